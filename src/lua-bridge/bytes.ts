@@ -1,0 +1,95 @@
+import { isUtf8 } from 'node:buffer'
+import type { LuaModule } from './lua-api.ts'
+
+const SCRATCH_SIZE = 64 * 1024
+
+/**
+ * Byte-exact strings between JS and Lua. wasmoon converts through C strings (NUL truncates,
+ * non-UTF-8 is mangled); we copy bytes with explicit lengths through a scratch buffer instead.
+ */
+export class Bytes {
+  readonly #mod: LuaModule
+  #heap: Buffer
+  readonly #lenPtr: number
+  readonly #scratch: number
+
+  constructor (mod: LuaModule) {
+    this.#mod = mod
+    this.#lenPtr = mod._malloc(8)
+    this.#scratch = mod._malloc(SCRATCH_SIZE)
+    this.#heap = Buffer.from(mod.HEAPU8.buffer)
+  }
+
+  /** The wasm memory as a Buffer; re-read after anything that may grow memory. */
+  heap (): Buffer {
+    const buf = this.#mod.HEAPU8.buffer
+    if (this.#heap.buffer !== buf) this.#heap = Buffer.from(buf)
+    return this.#heap
+  }
+
+  /** Push a JS string (as UTF-8) onto L. */
+  pushString (L: number, s: string): void {
+    const max = s.length * 3
+    if (max <= SCRATCH_SIZE) {
+      const n = this.heap().write(s, this.#scratch, 'utf8')
+      this.#mod._lua_pushlstring(L, this.#scratch, n)
+      return
+    }
+    this.pushBytes(L, Buffer.from(s, 'utf8'))
+  }
+
+  /** Push raw bytes onto L. */
+  pushBytes (L: number, b: Uint8Array): void {
+    const n = b.byteLength
+    if (n <= SCRATCH_SIZE) {
+      this.heap().set(b, this.#scratch)
+      this.#mod._lua_pushlstring(L, this.#scratch, n)
+      return
+    }
+    const ptr = this.#mod._malloc(n)
+    if (ptr === 0) throw new Error('out of wasm memory copying a string into Lua')
+    try {
+      this.heap().set(b, ptr)
+      this.#mod._lua_pushlstring(L, ptr, n)
+    } finally {
+      this.#mod._free(ptr)
+    }
+  }
+
+  /** The string at idx (which must be a string or number): a JS string if UTF-8, else a Buffer. */
+  readString (L: number, idx: number): string | Buffer {
+    const ptr = this.#mod._lua_tolstring(L, idx, this.#lenPtr)
+    const heap = this.heap()
+    const len = heap.readUInt32LE(this.#lenPtr)
+    if (len === 0) return ''
+    const view = heap.subarray(ptr, ptr + len)
+    return isUtf8(view) ? view.toString('utf8') : Buffer.from(view)
+  }
+
+  /** The exact bytes of the string at idx, copied. */
+  readBytes (L: number, idx: number): Buffer {
+    const ptr = this.#mod._lua_tolstring(L, idx, this.#lenPtr)
+    const heap = this.heap()
+    const len = heap.readUInt32LE(this.#lenPtr)
+    return Buffer.from(heap.subarray(ptr, ptr + len))
+  }
+
+  /** Run fn with a NUL-terminated copy of s in wasm memory. */
+  withCString<T> (s: string, fn: (ptr: number) => T): T {
+    const b = Buffer.from(s + '\0', 'utf8')
+    const ptr = this.#mod._malloc(b.length)
+    try {
+      this.heap().set(b, ptr)
+      return fn(ptr)
+    } finally {
+      this.#mod._free(ptr)
+    }
+  }
+
+  /** Read a NUL-terminated C string. */
+  readCString (ptr: number): string {
+    const heap = this.heap()
+    const end = heap.indexOf(0, ptr)
+    return heap.toString('utf8', ptr, end)
+  }
+}

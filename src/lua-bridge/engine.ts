@@ -1,0 +1,360 @@
+import {
+  LUA_ERRSYNTAX, LUA_OK, LUA_REGISTRYINDEX, LUA_TBOOLEAN, LUA_TFUNCTION, LUA_TLIGHTUSERDATA,
+  LUA_TNIL, LUA_TNUMBER, LUA_TSTRING, LUA_TTABLE, loadLuaModule, type LuaModule
+} from './lua-api.ts'
+import { Bytes } from './bytes.ts'
+import {
+  LUA_NULL, LuaArgumentError, LuaFunctionRef, MultipleValues, type CallContext, type JsFunction
+} from './values.ts'
+
+/** The tags the jscall C function puts before its results (read by `settle` in bootstrap.lua). */
+const TAG_OK = 1n
+const TAG_FAIL = 2n
+const TAG_RAISE = 3n
+/** Light userdata sentinels: NULL is platform.null; PENDING marks a wait for a JS promise. */
+const NULL_POINTER = 0
+const PENDING_POINTER = 1
+
+const MAX_DEPTH = 64
+/** Pushes the PENDING sentinel (only bootstrap.lua receives it). */
+export const LUA_PENDING: unique symbol = Symbol('evlua.pending')
+
+export interface EngineOptions {
+  /** Cap on Lua's heap in bytes; 0 = no cap (and no allocation tracing cost). */
+  memoryLimit?: number
+}
+
+export interface PendingCall {
+  promise: PromiseLike<unknown>
+}
+
+/** A Lua error that came out of loading or running a chunk, with its message. */
+export class LuaError extends Error {
+  readonly luaTraceback: string | undefined
+  constructor (message: string, traceback?: string) {
+    super(message)
+    this.luaTraceback = traceback
+  }
+}
+
+/**
+ * One Lua state on the shared wasm instance: value conversion both ways, the registry of JS
+ * functions Lua can call, chunk loading. Knows nothing of coroutine scheduling or HTTP.
+ */
+export class LuaEngine {
+  readonly mod: LuaModule
+  readonly L: number
+  readonly bytes: Bytes
+  readonly memory = { used: 0, max: 0 }
+  /**
+   * The cap applies only while a task's Lua code runs: our own bookkeeping on the main state
+   * (tracebacks, new threads) is unprotected, and an allocation failure there would abort.
+   */
+  capping = false
+  /** The call that jscall left pending; the scheduler takes it when the coroutine yields. */
+  pending: PendingCall | undefined
+  /** Set by the scheduler while a task runs, so JS functions know their caller. */
+  context: CallContext | undefined
+  #functions: JsFunction[] = []
+  #functionNames: string[] = []
+  #pointers: number[] = []
+  #closed = false
+  /** A JS exception escaped through Lua: the state can no longer be trusted. */
+  corrupted = false
+
+  static async create (options: EngineOptions = {}): Promise<LuaEngine> {
+    return new LuaEngine(await loadLuaModule(), options)
+  }
+
+  private constructor (mod: LuaModule, options: EngineOptions) {
+    this.mod = mod
+    this.bytes = new Bytes(mod)
+    if (options.memoryLimit) {
+      this.memory.max = options.memoryLimit
+      const alloc = this.#pointer(mod.addFunction(this.#allocate.bind(this), 'iiiii'))
+      this.L = mod._lua_newstate(alloc, 0)
+    } else {
+      this.L = mod._luaL_newstate()
+    }
+    if (!this.L) throw new Error('lua_newstate failed')
+    mod._luaL_openlibs(this.L)
+  }
+
+  #allocate (_ud: number, ptr: number, oldSize: number, newSize: number): number {
+    const stats = this.memory
+    if (newSize === 0) {
+      if (ptr) {
+        stats.used -= oldSize
+        this.mod._free(ptr)
+      }
+      return 0
+    }
+    const delta = ptr ? newSize - oldSize : newSize
+    if (delta > 0 && this.capping && stats.used + delta > stats.max) return 0
+    const out = this.mod._realloc(ptr, newSize)
+    if (out) stats.used += delta
+    return out
+  }
+
+  #pointer (p: number): number {
+    this.#pointers.push(p)
+    return p
+  }
+
+  /** Register a JS function; Lua reaches it by the returned id through jscall. */
+  registerFunction (name: string, fn: JsFunction): number {
+    this.#functions.push(fn)
+    this.#functionNames.push(name)
+    return this.#functions.length - 1
+  }
+
+  /** A C function pointer (for lua_pushcclosure) that calls fn with the raw state. */
+  makeCFunction (fn: (L: number) => number): number {
+    return this.#pointer(this.mod.addFunction(fn, 'ii'))
+  }
+
+  makeHook (fn: (L: number, ar: number) => void): number {
+    return this.#pointer(this.mod.addFunction(fn, 'vii'))
+  }
+
+  /** The C function behind every Lua call into JS: `jscall(id, ...)` → tag, values... */
+  readonly jscall = (L: number): number => {
+    const mod = this.mod
+    const n = mod._lua_gettop(L)
+    const id = Number(mod._lua_tointegerx(L, 1, 0))
+    const fn = this.#functions[id]
+    const args = new Array(n - 1)
+    try {
+      for (let i = 2; i <= n; i++) args[i - 2] = this.toJs(L, i)
+    } catch (err) {
+      rethrowLongjmp(err)
+      mod._lua_settop(L, 0)
+      return this.#pushFailure(L, err)
+    }
+    mod._lua_settop(L, 0)
+    let result: unknown
+    try {
+      result = fn.apply(this.context as CallContext, args)
+    } catch (err) {
+      return this.#pushFailure(L, err)
+    }
+    if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+      this.pending = { promise: result as PromiseLike<unknown> }
+      mod._lua_pushlightuserdata(L, PENDING_POINTER)
+      return 1
+    }
+    return this.pushResult(L, result)
+  }
+
+  /** Push `OK, values...`; returns the number pushed. */
+  pushResult (L: number, result: unknown): number {
+    try {
+      this.mod._lua_pushinteger(L, TAG_OK)
+      if (result instanceof MultipleValues) {
+        for (const v of result.values) this.push(L, v)
+        return 1 + result.values.length
+      }
+      if (result === undefined) return 1
+      this.push(L, result)
+      return 2
+    } catch (err) {
+      rethrowLongjmp(err)
+      this.mod._lua_settop(L, 0)
+      return this.#pushFailure(L, err)
+    }
+  }
+
+  /** Push `FAIL, message` (→ nil, err in Lua) or `RAISE, message` (→ error(message, 2)). */
+  pushFailure (L: number, err: unknown): number {
+    return this.#pushFailure(L, err)
+  }
+
+  #pushFailure (L: number, err: unknown): number {
+    this.mod._lua_pushinteger(L, err instanceof LuaArgumentError ? TAG_RAISE : TAG_FAIL)
+    this.bytes.pushString(L, errorMessage(err))
+    return 2
+  }
+
+  /** Push a JS value onto L as described in values.ts. */
+  push (L: number, v: unknown, depth = 0): void {
+    const mod = this.mod
+    switch (typeof v) {
+      case 'string': this.bytes.pushString(L, v); return
+      case 'number':
+        if (Number.isInteger(v) && Number.isSafeInteger(v)) mod._lua_pushinteger(L, BigInt(v))
+        else mod._lua_pushnumber(L, v)
+        return
+      case 'boolean': mod._lua_pushboolean(L, v ? 1 : 0); return
+      case 'bigint': mod._lua_pushinteger(L, BigInt.asIntN(64, v)); return
+      case 'undefined': mod._lua_pushnil(L); return
+      case 'symbol':
+        if (v === LUA_NULL) mod._lua_pushlightuserdata(L, NULL_POINTER)
+        else if (v === LUA_PENDING) mod._lua_pushlightuserdata(L, PENDING_POINTER)
+        else mod._lua_pushnil(L)
+        return
+      case 'function': mod._lua_pushnil(L); return
+    }
+    if (v === null) { mod._lua_pushnil(L); return }
+    if (v instanceof Uint8Array) { this.bytes.pushBytes(L, v); return }
+    if (v instanceof LuaFunctionRef) { mod._lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(v.ref)); return }
+    if (v instanceof Date) { this.bytes.pushString(L, v.toISOString()); return }
+    if (depth > MAX_DEPTH) throw new Error('value too deeply nested for Lua')
+    if (Array.isArray(v)) {
+      mod._lua_createtable(L, v.length, 0)
+      for (let i = 0; i < v.length; i++) {
+        this.push(L, v[i] === undefined ? LUA_NULL : v[i], depth + 1)
+        mod._lua_rawseti(L, -2, BigInt(i + 1))
+      }
+      return
+    }
+    if (v instanceof Map) {
+      mod._lua_createtable(L, 0, v.size)
+      for (const [k, val] of v) {
+        this.push(L, k, depth + 1)
+        this.push(L, val, depth + 1)
+        mod._lua_rawset(L, -3)
+      }
+      return
+    }
+    const keys = Object.keys(v as object)
+    mod._lua_createtable(L, 0, keys.length)
+    for (const k of keys) {
+      const val = (v as Record<string, unknown>)[k]
+      if (val === undefined) continue
+      this.bytes.pushString(L, k)
+      this.push(L, val, depth + 1)
+      mod._lua_rawset(L, -3)
+    }
+  }
+
+  /** The Lua value at idx as JS (see values.ts). */
+  toJs (L: number, idx: number, depth = 0): any {
+    const mod = this.mod
+    switch (mod._lua_type(L, idx)) {
+      case LUA_TNIL: return undefined
+      case LUA_TBOOLEAN: return mod._lua_toboolean(L, idx) !== 0
+      case LUA_TNUMBER: {
+        if (mod._lua_isinteger(L, idx)) {
+          const b = mod._lua_tointegerx(L, idx, 0)
+          return b >= -9007199254740991n && b <= 9007199254740991n ? Number(b) : b
+        }
+        return mod._lua_tonumberx(L, idx, 0)
+      }
+      case LUA_TSTRING: return this.bytes.readString(L, idx)
+      case LUA_TLIGHTUSERDATA: return mod._lua_touserdata(L, idx) === NULL_POINTER ? LUA_NULL : undefined
+      case LUA_TTABLE: return this.#tableToJs(L, idx, depth)
+      case LUA_TFUNCTION: {
+        mod._lua_pushvalue(L, idx)
+        return new LuaFunctionRef(mod._luaL_ref(L, LUA_REGISTRYINDEX), this.unref)
+      }
+      default: return undefined
+    }
+  }
+
+  #tableToJs (L: number, idx: number, depth: number): unknown {
+    if (depth > MAX_DEPTH) throw new Error('table too deeply nested (or cyclic) to pass to JS')
+    const mod = this.mod
+    const abs = idx < 0 ? mod._lua_gettop(L) + idx + 1 : idx
+    const n = Number(mod._lua_rawlen(L, abs))
+    const entries: Array<[unknown, unknown]> = []
+    mod._lua_pushnil(L)
+    while (mod._lua_next(L, abs) !== 0) {
+      const keyType = mod._lua_type(L, -2)
+      const key = keyType === LUA_TNUMBER || keyType === LUA_TSTRING
+        ? (keyType === LUA_TSTRING ? this.bytes.readString(L, -2) : this.toJs(L, -2))
+        : undefined
+      const value = this.toJs(L, -1, depth + 1)
+      mod._lua_settop(L, -2)
+      if (key !== undefined) entries.push([key, value])
+    }
+    if (n > 0 && entries.length === n) {
+      const arr = new Array(n)
+      let isArray = true
+      for (const [k, v] of entries) {
+        if (typeof k !== 'number' || k < 1 || k > n || !Number.isInteger(k)) { isArray = false; break }
+        arr[k - 1] = v
+      }
+      if (isArray) return arr
+    }
+    const obj: Record<string, unknown> = {}
+    for (const [k, v] of entries) obj[String(k)] = v
+    return obj
+  }
+
+  readonly unref = (ref: number): void => {
+    if (!this.#closed) this.mod._luaL_unref(this.L, LUA_REGISTRYINDEX, ref)
+  }
+
+  /** Pop the top of L into the registry; returns the ref. */
+  ref (L: number): number {
+    return this.mod._luaL_ref(L, LUA_REGISTRYINDEX)
+  }
+
+  pushRef (L: number, ref: number): void {
+    this.mod._lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(ref))
+  }
+
+  /** Compile source onto L's stack as a function; throws LuaError naming chunk and line. */
+  load (L: number, source: string | Uint8Array, chunkName: string): void {
+    const buf = typeof source === 'string' ? Buffer.from(source, 'utf8') : source
+    const mod = this.mod
+    const ptr = mod._malloc(buf.byteLength + 1)
+    let status: number
+    try {
+      this.bytes.heap().set(buf, ptr)
+      status = this.bytes.withCString(chunkName, (name) =>
+        this.bytes.withCString('t', (mode) => mod._luaL_loadbufferx(L, ptr, buf.byteLength, name, mode)))
+    } finally {
+      mod._free(ptr)
+    }
+    if (status !== LUA_OK) {
+      const msg = String(this.toJs(L, -1))
+      mod._lua_settop(L, -2)
+      throw new LuaError(status === LUA_ERRSYNTAX ? msg : `cannot load ${chunkName}: ${msg}`)
+    }
+  }
+
+  /** Load and call a chunk on the main state (no yields); returns its first result as a registry ref. */
+  runMain (source: string, chunkName: string, args: unknown[] = []): number {
+    const L = this.L
+    const mod = this.mod
+    this.load(L, source, chunkName)
+    for (const a of args) this.push(L, a)
+    const status = mod._lua_pcallk(L, args.length, 1, 0, 0, 0)
+    if (status !== LUA_OK) {
+      const msg = String(this.toJs(L, -1))
+      mod._lua_settop(L, 0)
+      throw new LuaError(msg)
+    }
+    return this.ref(L)
+  }
+
+  /** Traceback of thread T (used after T raised an error), without the message line. */
+  traceback (T: number): string {
+    const mod = this.mod
+    mod._luaL_traceback(this.L, T, 0, 0)
+    const s = String(this.toJs(this.L, -1))
+    mod._lua_settop(this.L, 0)
+    return s
+  }
+
+  close (): void {
+    if (this.#closed) return
+    this.#closed = true
+    this.mod._lua_close(this.L)
+    for (const p of this.#pointers) this.mod.removeFunction(p)
+  }
+
+  get closed (): boolean { return this.#closed }
+}
+
+/** Lua's longjmp (an error raised in Lua) is a thrown number in this build: never swallow it. */
+export function rethrowLongjmp (err: unknown): void {
+  if (typeof err === 'number') throw err
+}
+
+export function errorMessage (err: unknown): string {
+  if (err instanceof Error) return err.message || err.name
+  if (typeof err === 'string') return err
+  return String(err)
+}

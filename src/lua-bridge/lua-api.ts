@@ -1,0 +1,82 @@
+import { LuaFactory } from 'wasmoon'
+
+/** Constants of Lua 5.4's C API. */
+export const LUA_REGISTRYINDEX = -1001000
+export const LUA_OK = 0
+export const LUA_YIELD = 1
+export const LUA_ERRRUN = 2
+export const LUA_ERRSYNTAX = 3
+export const LUA_ERRMEM = 4
+export const LUA_MASKCOUNT = 8
+export const LUA_MULTRET = -1
+
+export const LUA_TNIL = 0
+export const LUA_TBOOLEAN = 1
+export const LUA_TLIGHTUSERDATA = 2
+export const LUA_TNUMBER = 3
+export const LUA_TSTRING = 4
+export const LUA_TTABLE = 5
+export const LUA_TFUNCTION = 6
+
+/**
+ * The raw exports of wasmoon's Lua build, typed as we call them: pointers and sizes as numbers,
+ * lua_Integer as bigint. We never use wasmoon's high-level API (PERFORMANCE.md: 5-10x slower).
+ */
+export interface LuaModule {
+  HEAPU8: Uint8Array
+  HEAPU32: Uint32Array
+  addFunction (fn: (...args: any[]) => any, signature: string): number
+  removeFunction (ptr: number): void
+  _malloc (size: number): number
+  _free (ptr: number): void
+  _realloc (ptr: number, size: number): number
+  _luaL_newstate (): number
+  _lua_newstate (alloc: number, ud: number): number
+  _lua_close (L: number): void
+  _luaL_openlibs (L: number): void
+  _lua_newthread (L: number): number
+  _lua_resetthread (L: number): number
+  _lua_gettop (L: number): number
+  _lua_settop (L: number, idx: number): void
+  _lua_pushvalue (L: number, idx: number): void
+  _lua_type (L: number, idx: number): number
+  _lua_isinteger (L: number, idx: number): number
+  _lua_tonumberx (L: number, idx: number, isnum: number): number
+  _lua_tointegerx (L: number, idx: number, isnum: number): bigint
+  _lua_toboolean (L: number, idx: number): number
+  _lua_tolstring (L: number, idx: number, len: number): number
+  _lua_touserdata (L: number, idx: number): number
+  _lua_rawlen (L: number, idx: number): bigint
+  _lua_pushnil (L: number): void
+  _lua_pushnumber (L: number, n: number): void
+  _lua_pushinteger (L: number, n: bigint): void
+  _lua_pushlstring (L: number, s: number, len: number): number
+  _lua_pushboolean (L: number, b: number): void
+  _lua_pushlightuserdata (L: number, p: number): void
+  _lua_pushcclosure (L: number, fn: number, n: number): void
+  _lua_createtable (L: number, narr: number, nrec: number): void
+  _lua_rawset (L: number, idx: number): void
+  _lua_rawget (L: number, idx: number): number
+  _lua_rawseti (L: number, idx: number, n: bigint): void
+  _lua_rawgeti (L: number, idx: number, n: bigint): number
+  _lua_next (L: number, idx: number): number
+  _lua_resume (L: number, from: number, narg: number, nres: number): number
+  _lua_status (L: number): number
+  _lua_yieldk (L: number, nres: number, ctx: number, k: number): number
+  _lua_isyieldable (L: number): number
+  _lua_error (L: number): number
+  _lua_pcallk (L: number, nargs: number, nres: number, errfunc: number, ctx: number, k: number): number
+  _lua_sethook (L: number, fn: number, mask: number, count: number): void
+  _luaL_ref (L: number, t: number): number
+  _luaL_unref (L: number, t: number, ref: number): void
+  _luaL_loadbufferx (L: number, buf: number, size: number, name: number, mode: number): number
+  _luaL_traceback (L: number, L1: number, msg: number, level: number): void
+}
+
+let modulePromise: Promise<LuaModule> | undefined
+
+/** One wasm instance per process; Lua states (engines) are cheap on top of it. */
+export function loadLuaModule (): Promise<LuaModule> {
+  modulePromise ??= new LuaFactory().getLuaModule().then((wasm) => wasm.module as unknown as LuaModule)
+  return modulePromise
+}

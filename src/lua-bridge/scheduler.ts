@@ -1,0 +1,317 @@
+import { performance } from 'node:perf_hooks'
+import {
+  LUA_ERRMEM, LUA_MASKCOUNT, LUA_OK, LUA_TLIGHTUSERDATA, LUA_YIELD
+} from './lua-api.ts'
+import { errorMessage, type LuaEngine } from './engine.ts'
+import type { TaskHandle } from './values.ts'
+
+const PENDING_POINTER = 1
+const THREAD_POOL_MAX = 4096
+
+export type AbortReason = 'cpu' | 'timeout' | 'killed'
+
+/** A Lua error raised by a task, with the traceback of where it happened. */
+export class LuaRuntimeError extends Error {
+  readonly traceback: string
+  readonly outOfMemory: boolean
+  constructor (message: string, traceback: string, outOfMemory = false) {
+    super(message)
+    this.traceback = traceback
+    this.outOfMemory = outOfMemory
+  }
+}
+
+/** A task stopped from outside: CPU budget spent, wall-clock timeout, or killed. */
+export class TaskAbortedError extends Error {
+  readonly reason: AbortReason
+  constructor (reason: AbortReason, message: string) {
+    super(message)
+    this.reason = reason
+  }
+}
+
+export interface RunOptions {
+  /** CPU budget in ms across all the task's slices; 0 = none. */
+  cpuTimeoutMs?: number
+  /** Wall-clock budget in ms, waiting included; 0 = none. */
+  wallTimeoutMs?: number
+}
+
+interface LuaThread { L: number, ref: number }
+
+class Task implements TaskHandle {
+  readonly id: number
+  readonly locals = new Map<unknown, unknown>()
+  readonly thread: LuaThread
+  readonly cpuBudget: number
+  readonly deadline: number
+  cpu = 0
+  sliceStart = 0
+  abort: AbortReason | undefined
+  done = false
+  endFns: Array<() => void | Promise<void>> | undefined
+  resolve!: (results: unknown[]) => void
+  reject!: (err: Error) => void
+
+  constructor (id: number, thread: LuaThread, options: RunOptions) {
+    this.id = id
+    this.thread = thread
+    this.cpuBudget = options.cpuTimeoutMs ?? 0
+    this.deadline = options.wallTimeoutMs ? Date.now() + options.wallTimeoutMs : 0
+  }
+
+  onEnd (fn: () => void | Promise<void>): void {
+    (this.endFns ??= []).push(fn)
+  }
+}
+
+export interface SchedulerOptions {
+  /** Lua instructions between CPU-budget checks. */
+  hookInterval?: number
+  /** Called when a JS exception escaped through Lua (the engine must be recycled). */
+  onCorrupted?: (err: unknown) => void
+}
+
+/**
+ * Runs Lua functions as tasks, each in a pooled coroutine anchored in the registry. A task that
+ * calls a JS function returning a promise yields to here; we await it and resume the task with
+ * `value` or `nil, err`. Enforces each task's CPU budget (count hook) and wall-clock deadline.
+ */
+export class Scheduler {
+  readonly engine: LuaEngine
+  readonly #free: LuaThread[] = []
+  readonly #waiting = new Set<Task>()
+  readonly #nresPtr: number
+  readonly #onCorrupted: (err: unknown) => void
+  #current: Task | undefined
+  #nextId = 1
+  #sweep: NodeJS.Timeout | undefined
+  #sweepMs = 0
+  readonly #tasks = new Map<number, Task>()
+
+  constructor (engine: LuaEngine, options: SchedulerOptions = {}) {
+    this.engine = engine
+    this.#nresPtr = engine.mod._malloc(8)
+    this.#onCorrupted = options.onCorrupted ?? (() => {})
+    const hook = engine.makeHook(this.#hook)
+    engine.mod._lua_sethook(engine.L, hook, LUA_MASKCOUNT, options.hookInterval ?? 10000)
+  }
+
+  /** Tasks not yet ended. */
+  get active (): number { return this.#tasks.size }
+
+  /** Run the function in registry slot fnRef with args; resolves with its results. */
+  run (fnRef: number, args: unknown[], options: RunOptions = {}): Promise<unknown[]> {
+    const engine = this.engine
+    const thread = this.#acquire()
+    const task = new Task(this.#nextId++, thread, options)
+    const promise = new Promise<unknown[]>((resolve, reject) => {
+      task.resolve = resolve
+      task.reject = reject
+    })
+    this.#tasks.set(task.id, task)
+    engine.pushRef(thread.L, fnRef)
+    let nargs = 0
+    try {
+      for (const a of args) { engine.push(thread.L, a); nargs++ }
+    } catch (err) {
+      engine.mod._lua_settop(thread.L, 0)
+      this.#end(task, err as Error)
+      return promise
+    }
+    this.#resume(task, nargs)
+    return promise
+  }
+
+  /** Stop a task from outside (e.g. its client went away). */
+  kill (taskId: number, reason: AbortReason = 'killed', message = 'task was stopped'): void {
+    const task = this.#tasks.get(taskId)
+    if (!task || task.done) return
+    if (task === this.#current) { task.abort = reason; return }
+    this.#abort(task, reason, message)
+  }
+
+  #acquire (): LuaThread {
+    const free = this.#free.pop()
+    if (free) return free
+    const { mod, L } = this.engine
+    const T = mod._lua_newthread(L)
+    return { L: T, ref: this.engine.ref(L) }
+  }
+
+  #release (thread: LuaThread, clean: boolean): void {
+    const mod = this.engine.mod
+    if (!clean && mod._lua_resetthread(thread.L) !== LUA_OK) {
+      this.engine.unref(thread.ref)
+      return
+    }
+    mod._lua_settop(thread.L, 0)
+    if (this.#free.length < THREAD_POOL_MAX) this.#free.push(thread)
+    else this.engine.unref(thread.ref)
+  }
+
+  #resume (task: Task, nargs: number): void {
+    const engine = this.engine
+    const mod = engine.mod
+    const T = task.thread.L
+    this.#current = task
+    engine.context = { task }
+    task.sliceStart = performance.now()
+    let status: number
+    engine.capping = true
+    try {
+      status = mod._lua_resume(T, 0, nargs, this.#nresPtr)
+    } catch (err) {
+      engine.capping = false
+      this.#current = undefined
+      engine.context = undefined
+      engine.corrupted = true
+      this.#end(task, new Error(`Lua engine failed: ${errorMessage(err)}`))
+      this.#onCorrupted(err)
+      return
+    }
+    engine.capping = false
+    task.cpu += performance.now() - task.sliceStart
+    this.#current = undefined
+    engine.context = undefined
+    const nres = engine.bytes.heap().readUInt32LE(this.#nresPtr)
+
+    if (status === LUA_OK) {
+      const results = new Array(nres)
+      try {
+        for (let i = 0; i < nres; i++) results[i] = engine.toJs(T, i + 1)
+      } catch (err) {
+        this.#release(task.thread, false)
+        this.#end(task, err as Error)
+        return
+      }
+      this.#release(task.thread, true)
+      this.#end(task, undefined, results)
+      return
+    }
+    if (status === LUA_YIELD) {
+      if (task.abort) {
+        this.#abort(task, task.abort, abortMessage(task.abort))
+        return
+      }
+      const waiting = nres >= 1 && mod._lua_type(T, -1) === LUA_TLIGHTUSERDATA &&
+        mod._lua_touserdata(T, -1) === PENDING_POINTER
+      mod._lua_settop(T, -nres - 1)
+      if (waiting) {
+        const pending = engine.pending
+        engine.pending = undefined
+        if (!pending) {
+          this.#abort(task, 'killed', 'internal error: a wait without a pending call')
+          return
+        }
+        this.#wait(task)
+        pending.promise.then(
+          (value) => { if (this.#unwait(task)) this.#resume(task, engine.pushResult(T, value)) },
+          (err) => { if (this.#unwait(task)) this.#resume(task, engine.pushFailure(T, err)) }
+        )
+      } else {
+        // A bare coroutine.yield(): let other tasks run, then carry on.
+        this.#wait(task)
+        setImmediate(() => { if (this.#unwait(task)) this.#resume(task, 0) })
+      }
+      return
+    }
+    const message = luaErrorMessage(engine, T)
+    const traceback = engine.traceback(T)
+    this.#release(task.thread, false)
+    if (task.abort) {
+      this.#end(task, new TaskAbortedError(task.abort, abortMessage(task.abort)))
+      return
+    }
+    this.#end(task, new LuaRuntimeError(message, traceback, status === LUA_ERRMEM))
+  }
+
+  #wait (task: Task): void {
+    if (!task.deadline) return
+    this.#waiting.add(task)
+    this.#startSweep(task.deadline - Date.now())
+  }
+
+  /** Whether a settled wait should resume its task (false once the task was stopped). */
+  #unwait (task: Task): boolean {
+    if (task.done) return false
+    this.#waiting.delete(task)
+    return true
+  }
+
+  #startSweep (remainingMs: number): void {
+    const ms = Math.max(5, Math.min(250, Math.floor(remainingMs / 4)))
+    if (this.#sweep && this.#sweepMs <= ms) return
+    if (this.#sweep) clearInterval(this.#sweep)
+    this.#sweepMs = ms
+    this.#sweep = setInterval(() => {
+      const now = Date.now()
+      for (const task of this.#waiting) {
+        if (task.deadline <= now) this.#abort(task, 'timeout', abortMessage('timeout'))
+      }
+      if (this.#waiting.size === 0 && this.#sweep) {
+        clearInterval(this.#sweep)
+        this.#sweep = undefined
+      }
+    }, ms)
+    this.#sweep.unref()
+  }
+
+  #abort (task: Task, reason: AbortReason, message: string): void {
+    if (task.done) return
+    this.#waiting.delete(task)
+    this.#release(task.thread, false)
+    this.#end(task, new TaskAbortedError(reason, message))
+  }
+
+  #end (task: Task, err: Error | undefined, results?: unknown[]): void {
+    task.done = true
+    this.#tasks.delete(task.id)
+    this.#waiting.delete(task)
+    if (task.endFns) {
+      for (const fn of task.endFns) {
+        try {
+          const r = fn()
+          if (r && typeof (r as Promise<void>).catch === 'function') (r as Promise<void>).catch(() => {})
+        } catch {}
+      }
+    }
+    if (err) task.reject(err)
+    else task.resolve(results ?? [])
+  }
+
+  readonly #hook = (L: number): void => {
+    const task = this.#current
+    if (!task || task.cpuBudget === 0) return
+    if (!task.abort && performance.now() - task.sliceStart + task.cpu <= task.cpuBudget) return
+    task.abort ??= 'cpu'
+    const mod = this.engine.mod
+    if (L === task.thread.L && mod._lua_isyieldable(L)) {
+      mod._lua_yieldk(L, 0, 0, 0)
+      return
+    }
+    // Not at a point where the task can yield (inside a user coroutine or a C call): raise instead;
+    // the hook fires again further out until the task can be stopped.
+    this.engine.bytes.pushString(L, abortMessage(task.abort))
+    mod._lua_error(L)
+  }
+
+  close (): void {
+    if (this.#sweep) clearInterval(this.#sweep)
+    for (const task of [...this.#tasks.values()]) this.#abort(task, 'killed', 'engine closed')
+  }
+}
+
+function abortMessage (reason: AbortReason): string {
+  if (reason === 'cpu') return 'cpu time limit exceeded'
+  if (reason === 'timeout') return 'request time limit exceeded'
+  return 'task was stopped'
+}
+
+function luaErrorMessage (engine: LuaEngine, T: number): string {
+  const v = engine.toJs(T, -1)
+  if (typeof v === 'string') return v
+  if (Buffer.isBuffer(v)) return v.toString('latin1')
+  if (v === undefined) return 'nil'
+  try { return JSON.stringify(v) } catch { return String(v) }
+}

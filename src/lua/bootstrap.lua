@@ -1,0 +1,114 @@
+-- The Lua half of the bridge: how Lua calls JS, how waits reach the scheduler, how modules load.
+-- Called once per engine with the jscall C function, the two sentinels and the ids of the core
+-- JS functions; returns the internal table the JS side keeps.
+local jscall, NULL, PENDING, core = ...
+
+local co_create, co_resume, co_yield, co_status = coroutine.create, coroutine.resume, coroutine.yield, coroutine.status
+local select, error, type, setmetatable, rawset, load, tostring = select, error, type, setmetatable, rawset, load, tostring
+
+local TAG_OK, TAG_FAIL = 1, 2
+
+-- jscall answers `tag, values...`; PENDING means the JS function returned a promise: the
+-- coroutine yields to the scheduler, which resumes it with `tag, values...` once it settles.
+local function settle(tag, ...)
+  if tag == TAG_OK then return ... end
+  if tag == PENDING then return settle(co_yield(PENDING)) end
+  if tag == TAG_FAIL then return nil, (...) end
+  error((...), 2)
+end
+
+local function wrap(id)
+  return function(...) return settle(jscall(id, ...)) end
+end
+
+-- A user coroutine that waits on JS passes the wait up to the scheduler and carries the answer
+-- back down, so waiting calls work inside coroutine.wrap / coroutine.resume too.
+local function pass(co, ok, first, ...)
+  if ok and first == PENDING then
+    return pass(co, co_resume(co, co_yield(PENDING)))
+  end
+  return ok, first, ...
+end
+
+function coroutine.resume(co, ...)
+  return pass(co, co_resume(co, ...))
+end
+
+function coroutine.wrap(fn)
+  local co = co_create(fn)
+  return function(...)
+    local function unwrap(ok, ...)
+      if ok then return ... end
+      local err = ...
+      if type(err) == 'string' then error(err, 0) end
+      error(err)
+    end
+    return unwrap(coroutine.resume(co, ...))
+  end
+end
+
+-- Globals are shared by every request: once the app has loaded, assigning one is a mistake.
+local function refuse_global(_, name)
+  error("assignment to undeclared global '" .. tostring(name) ..
+    "': declare it local (globals are shared by every request)", 2)
+end
+
+-- Each file gets its own environment: free to define globals while its main chunk runs,
+-- locked afterwards so per-request state cannot leak through it.
+local function run_file(source, chunkname, ...)
+  local env_mt = { __index = _G }
+  local env = setmetatable({}, env_mt)
+  local chunk, err = load(source, '@' .. chunkname, 't', env)
+  if not chunk then error(err, 0) end
+  local results = table.pack(chunk(...))
+  env_mt.__newindex = refuse_global
+  return table.unpack(results, 1, results.n)
+end
+
+local find_module = wrap(core.find_module)
+local find_file = wrap(core.find_file)
+
+local function builtin_searcher(name)
+  local kind, a, b, c = find_module(name)
+  if kind == 'builtin' then
+    local source, chunkname, fn_ids = a, b, c
+    return function()
+      local fns = {}
+      for fname, id in pairs(fn_ids) do fns[fname] = wrap(id) end
+      if not source then return fns end
+      local chunk, err = load(source, '=' .. chunkname, 't', _ENV)
+      if not chunk then error(err, 0) end
+      return chunk(fns, name)
+    end, ':builtin:'
+  elseif kind == 'disabled' then
+    return '\n\t' .. a
+  end
+  return nil
+end
+
+local function disk_searcher(name)
+  local source, chunkname, tried = find_file(name)
+  if not source then return tried end
+  return function() return run_file(source, chunkname) end, chunkname
+end
+
+package.searchers = { package.searchers[1], builtin_searcher, disk_searcher }
+package.path = ''
+package.cpath = ''
+
+local internal = {
+  wrap = wrap,
+  NULL = NULL,
+  run_file = run_file,
+}
+
+function internal.lock_globals()
+  setmetatable(_G, { __newindex = refuse_global })
+end
+
+-- A bare coroutine.yield() in a task lets other tasks run; the scheduler resumes it soon after.
+function internal.spawn_entry(fn, ...)
+  return fn(...)
+end
+
+return internal
