@@ -122,14 +122,20 @@ export class LuaRuntime {
   internal (name: string): number {
     let ref = this.#internalFns.get(name)
     if (ref === undefined) {
-      const { engine } = this
-      engine.pushRef(engine.L, this.#internal)
-      engine.bytes.pushString(engine.L, name)
-      engine.mod._lua_rawget(engine.L, -2)
-      ref = engine.ref(engine.L)
-      engine.mod._lua_settop(engine.L, 0)
+      ref = this.field(this.#internal, name)
       this.#internalFns.set(name, ref)
     }
+    return ref
+  }
+
+  /** A registry ref to field `name` of the table in registry slot tableRef. */
+  field (tableRef: number, name: string): number {
+    const { engine } = this
+    engine.pushRef(engine.L, tableRef)
+    engine.bytes.pushString(engine.L, name)
+    engine.mod._lua_rawget(engine.L, -2)
+    const ref = engine.ref(engine.L)
+    engine.mod._lua_settop(engine.L, 0)
     return ref
   }
 
@@ -153,12 +159,47 @@ export class LuaRuntime {
     return engine.ref(L)
   }
 
+  /** Call a function on the main state (no yields); returns its first n results as JS values. */
+  callMainMulti (fnRef: number, args: unknown[], n: number): unknown[] {
+    const { engine } = this
+    const L = engine.L
+    engine.pushRef(L, fnRef)
+    for (const a of args) engine.push(L, a)
+    if (engine.mod._lua_pcallk(L, args.length, n, 0, 0, 0) !== 0) {
+      const msg = String(engine.toJs(L, -1))
+      engine.mod._lua_settop(L, 0)
+      throw new Error(msg)
+    }
+    const out: unknown[] = []
+    try {
+      for (let i = 1; i <= n; i++) out.push(engine.toJs(L, i))
+    } finally {
+      engine.mod._lua_settop(L, 0)
+    }
+    return out
+  }
+
   /** Run a Lua function (registry ref) as a task. */
   run (fnRef: number, args: unknown[], options?: RunOptions): Promise<unknown[]> {
-    return this.scheduler.run(fnRef, args, {
+    return this.start(fnRef, args, options).done
+  }
+
+  /** Run a Lua function as a task; gives its id at once. */
+  start (fnRef: number, args: unknown[], options?: RunOptions): { id: number, done: Promise<unknown[]> } {
+    return this.scheduler.start(fnRef, args, {
       cpuTimeoutMs: options?.cpuTimeoutMs ?? this.options.cpuTimeoutMs,
       wallTimeoutMs: options?.wallTimeoutMs ?? this.options.wallTimeoutMs
     })
+  }
+
+  /** Make `require(moduleName)` a global called name (on every engine). */
+  setGlobal (name: string, moduleName: string): void {
+    this.engine.unref(this.callMain(this.internal('set_global'), [name, moduleName]))
+  }
+
+  /** Refuse new globals from now on (after the app has loaded). */
+  lockGlobals (): void {
+    this.engine.unref(this.callMain(this.internal('lock_globals'), []))
   }
 
   /** The task whose Lua code is calling into JS right now. */

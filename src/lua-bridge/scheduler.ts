@@ -102,6 +102,11 @@ export class Scheduler {
 
   /** Run the function in registry slot fnRef with args; resolves with its results. */
   run (fnRef: number, args: unknown[], options: RunOptions = {}): Promise<unknown[]> {
+    return this.start(fnRef, args, options).done
+  }
+
+  /** Like run, but also gives the task's id (to kill it, or to wait for it from Lua). */
+  start (fnRef: number, args: unknown[], options: RunOptions = {}): { id: number, done: Promise<unknown[]> } {
     const engine = this.engine
     const thread = this.#acquire()
     const task = new Task(this.#nextId++, thread, options)
@@ -117,10 +122,10 @@ export class Scheduler {
     } catch (err) {
       engine.mod._lua_settop(thread.L, 0)
       this.#end(task, err as Error)
-      return promise
+      return { id: task.id, done: promise }
     }
     this.#resume(task, nargs)
-    return promise
+    return { id: task.id, done: promise }
   }
 
   /** Stop a task from outside (e.g. its client went away). */

@@ -97,18 +97,20 @@ package.path = ''
 package.cpath = ''
 
 local internal = {
+  require = require,
   wrap = wrap,
   NULL = NULL,
   run_file = run_file,
 }
 
-function internal.lock_globals()
-  setmetatable(_G, { __newindex = refuse_global })
+package.loaded['evlua.internal'] = internal
+
+function internal.set_global(name, modname)
+  rawset(_G, name, require(modname))
 end
 
--- A bare coroutine.yield() in a task lets other tasks run; the scheduler resumes it soon after.
-function internal.spawn_entry(fn, ...)
-  return fn(...)
+function internal.lock_globals()
+  setmetatable(_G, { __newindex = refuse_global })
 end
 
 return internal

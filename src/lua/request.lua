@@ -1,0 +1,303 @@
+-- The Moonbridge request object over one HTTP exchange, the route table, and the dispatcher
+-- that turns a handler's return values into a response for the JS side.
+local fns = ...
+local json = require 'json'
+
+local type, tostring, tonumber, pairs, ipairs, select, error, setmetatable, rawget, rawset =
+  type, tostring, tonumber, pairs, ipairs, select, error, setmetatable, rawget, rawset
+local concat, lower, byte, char = table.concat, string.lower, string.byte, string.char
+
+local STREAMED = 0
+
+-- Case-insensitive lookup tables (headers_* fields).
+local ci_mt = { __index = function(t, k) if type(k) == 'string' then return rawget(t, lower(k)) end end }
+local function ci_table() return setmetatable({}, ci_mt) end
+
+local function url_decode(s)
+  s = s:gsub('+', ' ')
+  return (s:gsub('%%(%x%x)', function(h) return char(tonumber(h, 16)) end))
+end
+
+-- `a=1&b=2&a=3` → first-value table, list table (Moonbridge's get_params / get_params_list).
+local function parse_urlencoded(s)
+  local first, list = {}, {}
+  for pair in s:gmatch('[^&]+') do
+    local k, v = pair:match('^([^=]*)=(.*)$')
+    if not k then k, v = pair, '' end
+    k, v = url_decode(k), url_decode(v)
+    if first[k] == nil then first[k] = v end
+    local l = list[k]
+    if not l then l = {}; list[k] = l end
+    l[#l + 1] = v
+  end
+  return first, list
+end
+
+local function split_csv(value, out)
+  for item in value:gmatch('[^,]+') do
+    item = item:match('^%s*(.-)%s*$')
+    if item ~= '' then out[#out + 1] = item end
+  end
+end
+
+local function build_headers(req)
+  local raw = fns.raw_headers(req._id)
+  local headers, value, csv_string, csv_table, flags = ci_table(), ci_table(), ci_table(), ci_table(), ci_table()
+  for i = 1, #raw, 2 do
+    local name, v = lower(raw[i]), raw[i + 1]
+    local list = rawget(headers, name)
+    if not list then list = {}; rawset(headers, name, list) end
+    list[#list + 1] = v
+  end
+  for name, list in pairs(headers) do
+    rawset(value, name, #list == 1 and list[1] or false)
+    rawset(csv_string, name, concat(list, ', '))
+    local items = {}
+    for _, v in ipairs(list) do split_csv(v, items) end
+    rawset(csv_table, name, items)
+    local f = ci_table()
+    for _, item in ipairs(items) do rawset(f, lower(item), true) end
+    rawset(flags, name, f)
+  end
+  req.headers, req.headers_value, req.headers_csv_string, req.headers_csv_table, req.headers_flags =
+    headers, value, csv_string, csv_table, flags
+end
+
+local function process_body(req)
+  if rawget(req, '_processed') then return end
+  rawset(req, '_processed', true)
+  local params, lists, meta, meta_lists = fns.post_params(req._id)
+  if params then
+    req.post_params, req.post_params_list = params, lists
+    req.post_metadata, req.post_metadata_list = meta or {}, meta_lists or {}
+  else
+    local body = req.body or ''
+    req.post_params, req.post_params_list = parse_urlencoded(body)
+    req.post_metadata, req.post_metadata_list = {}, {}
+  end
+end
+
+local function get_params(req)
+  req.get_params, req.get_params_list = parse_urlencoded((req.query or ''):sub(2))
+end
+
+-- Fields built on first access: most requests never read most of them.
+local lazy = {
+  headers = build_headers, headers_value = build_headers, headers_csv_string = build_headers,
+  headers_csv_table = build_headers, headers_flags = build_headers,
+  get_params = get_params, get_params_list = get_params,
+  post_params = process_body, post_params_list = process_body,
+  post_metadata = process_body, post_metadata_list = process_body,
+  cookies = function(req) req.cookies = fns.cookies(req._id) or {} end,
+  body = function(req) req.body = fns.body(req._id) or '' end,
+  remote_ip = function(req) req.remote_ip = fns.remote_ip(req._id) end,
+}
+
+local Request = {}
+
+local function request_index(req, key)
+  local m = Request[key]
+  if m ~= nil then return m end
+  local build = lazy[key]
+  if build then
+    build(req)
+    return rawget(req, key)
+  end
+  return nil
+end
+
+local request_mt = { __index = request_index }
+
+local function check_open(req, what)
+  if req._finished then error('cannot ' .. what .. ': the response is already finished', 3) end
+end
+
+--- syntax: request:send_status(status)   (a number, or a string such as "404 Not Found")
+function Request:send_status(status)
+  check_open(self, 'send a status')
+  if self._started then error('cannot send a status: headers already sent', 2) end
+  local code = tonumber(status) or tonumber(tostring(status):match('^%s*(%d%d%d)'))
+  if not code or code < 100 or code > 999 then
+    error("bad argument #1 to 'send_status' (HTTP status expected, got " .. tostring(status) .. ')', 2)
+  end
+  self._status = code
+end
+
+--- syntax: request:send_header(name, value)
+function Request:send_header(name, value)
+  check_open(self, 'send a header')
+  if self._started then error('cannot send a header: headers already sent', 2) end
+  if type(name) ~= 'string' then
+    error("bad argument #1 to 'send_header' (string expected, got " .. type(name) .. ')', 2)
+  end
+  local h = self._headers
+  h[#h + 1] = name
+  h[#h + 1] = tostring(value)
+end
+
+--- syntax: request:finish_headers()
+function Request:finish_headers()
+  if self._started then return end
+  check_open(self, 'finish headers')
+  self._started = true
+  fns.start(self._id, self._status or 200, self._headers)
+end
+
+--- syntax: request:send_data(...)
+function Request:send_data(...)
+  check_open(self, 'send data')
+  local n = select('#', ...)
+  local data
+  if n == 1 then data = tostring((...)) else
+    local parts = { ... }
+    for i = 1, n do parts[i] = tostring(parts[i]) end
+    data = concat(parts)
+  end
+  if not self._started then self:finish_headers() end
+  if self.method == 'HEAD' or data == '' then return end
+  local ok, err = fns.write(self._id, data)
+  if not ok and err then error(err, 2) end
+end
+
+--- syntax: request:flush()
+function Request:flush()
+  if not self._started and not self._finished then self:finish_headers() end
+end
+
+--- syntax: request:finish()
+function Request:finish()
+  if self._finished then return end
+  if not self._started then self:finish_headers() end
+  self._finished = true
+  fns.finish(self._id)
+end
+
+--- syntax: request:process_request_body()
+function Request:process_request_body()
+  process_body(self)
+end
+
+--- syntax: request:defer_reading()
+function Request:defer_reading()
+  self._deferred = true
+end
+
+--- syntax: request:consume_input()
+function Request:consume_input()
+  local _ = self.body
+end
+
+--- syntax: request:json()   (the body decoded as JSON, or nil, err)
+function Request:json()
+  return json.decode(self.body)
+end
+
+for name, fn in pairs(fns.request_methods or {}) do Request[name] = fn end
+
+local routes = {}
+local METHODS = { 'get', 'post', 'put', 'patch', 'delete', 'head', 'options' }
+local KNOWN = { any = true, schema = true, websocket = true }
+for _, m in ipairs(METHODS) do KNOWN[m] = true end
+
+local internal = require 'evlua.internal'
+-- The request each running coroutine is serving (for platform.get_http_request()).
+local by_thread = setmetatable({}, { __mode = 'k' })
+local running = coroutine.running
+local M = { Request = Request, routes = routes, by_thread = by_thread }
+
+-- Load a route file and describe it to the router: its id, methods, schemas.
+function M.load_route(source, chunkname)
+  local mod = internal.run_file(source, chunkname)
+  local handlers
+  if type(mod) == 'function' then
+    handlers = { any = mod }
+  elseif type(mod) == 'table' then
+    handlers = mod
+    for k, v in pairs(mod) do
+      if not KNOWN[k] then
+        error(chunkname .. ": unknown key '" .. tostring(k) .. "' in the route table (handlers are keyed by "
+          .. "lowercase method: get, post, put, patch, delete, head, options, any, websocket; or schema)", 0)
+      end
+      if k ~= 'schema' and type(v) ~= 'function' then
+        error(chunkname .. ': handler ' .. k .. ' must be a function, got ' .. type(v), 0)
+      end
+    end
+  else
+    error(chunkname .. ' must return a table of handlers or a function, got ' .. type(mod), 0)
+  end
+  routes[#routes + 1] = handlers
+  local methods = {}
+  for _, m in ipairs(METHODS) do
+    if handlers[m] then methods[#methods + 1] = m:upper() end
+  end
+  return #routes, methods, handlers.any ~= nil, handlers.websocket ~= nil, handlers.schema
+end
+
+local function add_headers(list, headers)
+  for k, v in pairs(headers) do
+    if type(v) == 'table' then
+      for _, item in ipairs(v) do list[#list + 1] = k; list[#list + 1] = tostring(item) end
+    else
+      list[#list + 1] = k; list[#list + 1] = tostring(v)
+    end
+  end
+end
+
+local function body_of(req, body)
+  local t = type(body)
+  if t == 'string' then return body, 'text/plain; charset=utf-8' end
+  if t == 'table' then return json.encode(body), 'application/json; charset=utf-8' end
+  if body == nil then return nil end
+  return tostring(body), 'text/plain; charset=utf-8'
+end
+
+-- The response as positional values for JS: status, body, default content type, header list.
+local function respond(req, first, ...)
+  local n = select('#', ...)
+  if req._started then
+    if not req._finished then req:finish() end
+    return STREAMED
+  end
+  req._finished = true
+  local headers = req._headers
+  if type(first) == 'number' then
+    local body, extra = ...
+    if type(extra) == 'table' then add_headers(headers, extra) end
+    local b, ct = body_of(req, body)
+    return first, b, ct, headers
+  end
+  if first == nil then
+    if n > 0 and (...) ~= nil then error((...), 0) end
+    if req._status then return req._status, nil, nil, headers end
+    return 204, nil, nil, headers
+  end
+  local b, ct = body_of(req, first)
+  return req._status or 200, b, ct, headers
+end
+
+local function pick(handlers, method)
+  local h = handlers[method]
+  if h then return h end
+  if method == 'head' then h = handlers.get if h then return h end end
+  return handlers.any
+end
+
+-- Called by JS for every request: route id, exchange id, then the request line.
+function M.dispatch(route, id, method, path, query, params)
+  local req = setmetatable({
+    _id = id, _headers = {},
+    method = method, path = path, query = query, params = params or {},
+  }, request_mt)
+  local handler = pick(routes[route], lower(method))
+  by_thread[running()] = req
+  return respond(req, handler(req))
+end
+
+--- The request the calling coroutine serves, or nil.
+function M.current()
+  return by_thread[running()]
+end
+
+M.parse_urlencoded = parse_urlencoded
+M.url_decode = url_decode
+return M

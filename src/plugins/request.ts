@@ -1,0 +1,136 @@
+import { once } from 'node:events'
+import { PassThrough } from 'node:stream'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { luaSource } from '../lua-bridge/modules.ts'
+import { LuaRuntimeError, TaskAbortedError } from '../lua-bridge/scheduler.ts'
+import { multi } from '../lua-bridge/values.ts'
+import { EVLUA_ERR_LUA_RUNTIME, EVLUA_ERR_LUA_CPU_TIMEOUT, EVLUA_ERR_LUA_REQUEST_TIMEOUT } from '../errors.ts'
+import { Exchanges, applyHeaders } from './exchange.ts'
+
+/** What the dispatcher returns when the handler streamed its response itself. */
+const STREAMED = 0
+
+export type LuaRouteHandler = (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply>
+
+/** Turns a route id into a Fastify handler that runs the route's Lua handler for each request. */
+export interface RequestBridge {
+  handler (routeId: number, catchAllParam?: string): LuaRouteHandler
+  readonly exchanges: Exchanges
+  /** Registry refs of request.lua's entry points on the current engine. */
+  readonly refs: { dispatch: number, loadRoute: number }
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The raw request body bytes (evlua keeps them for Lua's `request.body`). */
+    evluaRawBody: Buffer | undefined
+  }
+}
+
+/**
+ * The Moonbridge request object's JS half: the exchange registry, the lazy request fields, the
+ * response path (buffered or streamed), and the mapping of Lua failures to HTTP errors.
+ */
+async function requestPlugin (fastify: FastifyInstance): Promise<void> {
+  const { runtime, config } = fastify.evlua
+  const exchanges = new Exchanges()
+  const development = (process.env.NODE_ENV ?? 'development') === 'development'
+
+  runtime.define({
+    name: 'evlua.request',
+    chunkName: '[evlua] request.lua',
+    source: luaSource('request.lua'),
+    functions: {
+      raw_headers: (id: number) => exchanges.get(id).request.raw.rawHeaders,
+      cookies: (id: number) => exchanges.get(id).request.cookies ?? {},
+      body: (id: number) => exchanges.get(id).request.evluaRawBody ?? bodyBytes(exchanges.get(id).request.body),
+      remote_ip: (id: number) => exchanges.get(id).request.ip,
+      post_params: (id: number) => {
+        const post = exchanges.get(id).post as { params: unknown, lists: unknown, meta: unknown, metaLists: unknown } | undefined
+        return post ? multi(post.params, post.lists, post.meta, post.metaLists) : undefined
+      },
+      start: (id: number, status: number, headers: unknown) => {
+        const ex = exchanges.get(id)
+        const stream = new PassThrough()
+        ex.stream = stream
+        ex.reply.code(status)
+        applyHeaders(ex.reply, headers)
+        ex.reply.send(stream)
+      },
+      write: (id: number, data: string | Buffer) => {
+        const stream = exchanges.get(id).stream
+        if (!stream || stream.destroyed) return multi(undefined, 'the client has gone away')
+        if (stream.write(data)) return true
+        return once(stream, 'drain').then(() => true)
+      },
+      finish: (id: number) => { exchanges.get(id).stream?.end() }
+    }
+  })
+
+  const refs = { dispatch: 0, loadRoute: 0 }
+  runtime.onBoot((rt) => {
+    const mod = rt.callMain(rt.internal('require'), ['evlua.request'])
+    refs.dispatch = rt.field(mod, 'dispatch')
+    refs.loadRoute = rt.field(mod, 'load_route')
+    rt.engine.unref(mod)
+  })
+
+  const cpuTimeoutMs = config.lua.cpu_timeout_ms
+  const wallTimeoutMs = config.lua.request_timeout_ms
+
+  function handler (routeId: number, catchAllParam?: string): LuaRouteHandler {
+    return async function luaRoute (request, reply) {
+      const id = exchanges.open(request, reply)
+      const url = request.url
+      const q = url.indexOf('?')
+      const path = (q < 0 ? url : url.slice(0, q)).slice(1)
+      const query = q < 0 ? '' : url.slice(q)
+      let params = request.params as Record<string, string> | undefined
+      if (catchAllParam && params) {
+        const { '*': rest, ...others } = params
+        params = { ...others, [catchAllParam]: rest ?? '' }
+      }
+      try {
+        const [status, body, contentType, headers] = await runtime.run(
+          refs.dispatch, [routeId, id, request.method, path, query, params], { cpuTimeoutMs, wallTimeoutMs })
+        if (status === STREAMED) return reply
+        reply.code(status as number)
+        applyHeaders(reply, headers)
+        if (contentType && !reply.hasHeader('content-type')) reply.type(contentType as string)
+        return reply.send(body ?? (status === 204 ? undefined : ''))
+      } catch (err) {
+        throw httpError(err, exchanges.get(id).stream)
+      } finally {
+        exchanges.close(id)
+      }
+    }
+  }
+
+  function httpError (err: unknown, stream: PassThrough | undefined): Error {
+    stream?.destroy()
+    if (err instanceof TaskAbortedError) {
+      return err.reason === 'cpu'
+        ? new EVLUA_ERR_LUA_CPU_TIMEOUT(cpuTimeoutMs)
+        : new EVLUA_ERR_LUA_REQUEST_TIMEOUT(wallTimeoutMs)
+    }
+    if (err instanceof LuaRuntimeError) {
+      const out = new EVLUA_ERR_LUA_RUNTIME(development ? `${err.message}\n${err.traceback}` : 'the Lua handler failed')
+      out.stack = `${err.message}\n${err.traceback}`
+      ;(out as unknown as { lua: string }).lua = err.message
+      return out
+    }
+    return err as Error
+  }
+
+  const bridge: RequestBridge = { handler, exchanges, refs }
+  fastify.decorate('evluaRequests', bridge)
+}
+
+function bodyBytes (body: unknown): string | Buffer {
+  if (body === undefined || body === null) return ''
+  if (Buffer.isBuffer(body) || typeof body === 'string') return body
+  return JSON.stringify(body)
+}
+
+export default fp(requestPlugin, { name: 'evlua-request', fastify: '5.x', dependencies: ['evlua-platform'] })
