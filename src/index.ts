@@ -7,6 +7,7 @@ import platformPlugin from './plugins/platform.ts'
 import requestPlugin, { type RequestBridge } from './plugins/request.ts'
 import { routerPlugin } from './plugins/router.ts'
 import { bodyParsers } from './plugins/body.ts'
+import { registerComponents } from './plugins/components.ts'
 
 export interface EvluaOptions {
   /** The application directory (holds routes/, lib/, config/, public/). */
@@ -63,6 +64,7 @@ const evlua: FastifyPluginAsync<EvluaOptions> = async function evlua (fastify: F
   bodyParsers(fastify)
   await fastify.register(platformPlugin)
   await fastify.register(requestPlugin)
+  await registerComponents(fastify)
   await fastify.register(routerPlugin)
   runtime.onBoot((rt) => { rt.lockGlobals() })
 }
