@@ -16,6 +16,10 @@ export interface EvluaOptions {
   config?: EvluaConfigInput | EvluaConfig
   /** Environment to read PORT, DATABASE_URL... from (default process.env). */
   env?: NodeJS.ProcessEnv
+  /** Serve routes/ (default true); the `evlua` script runner sets false. */
+  routes?: boolean
+  /** Called with evlua's context once its plugins are registered (the context is encapsulated). */
+  onContext?: (context: EvluaContext) => void
 }
 
 /** What evlua adds to the Fastify instance it is registered in. */
@@ -47,7 +51,8 @@ const evlua: FastifyPluginAsync<EvluaOptions> = async function evlua (fastify: F
     throw new TypeError('evlua: the "dir" option (the application directory) is required')
   }
   const dir = resolve(options.dir)
-  await checkAppDir(dir)
+  const serveRoutes = options.routes !== false
+  if (serveRoutes) await checkAppDir(dir)
   const config = await loadConfig({ dir, env: options.env, overrides: options.config as EvluaConfigInput | undefined })
   const runtime = await LuaRuntime.create({
     appDir: dir,
@@ -65,8 +70,9 @@ const evlua: FastifyPluginAsync<EvluaOptions> = async function evlua (fastify: F
   await fastify.register(platformPlugin)
   await fastify.register(requestPlugin)
   await registerComponents(fastify)
-  await fastify.register(routerPlugin)
+  if (serveRoutes) await fastify.register(routerPlugin)
   runtime.onBoot((rt) => { rt.lockGlobals() })
+  options.onContext?.(fastify.evlua)
 }
 
 export default evlua

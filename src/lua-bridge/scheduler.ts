@@ -88,6 +88,7 @@ export class Scheduler {
   #sweep: NodeJS.Timeout | undefined
   #sweepMs = 0
   readonly #tasks = new Map<number, Task>()
+  #idleWaiters: Array<() => void> = []
 
   constructor (engine: LuaEngine, options: SchedulerOptions = {}) {
     this.engine = engine
@@ -99,6 +100,12 @@ export class Scheduler {
 
   /** Tasks not yet ended. */
   get active (): number { return this.#tasks.size }
+
+  /** Resolves once no task is running or waiting. */
+  idle (): Promise<void> {
+    if (this.#tasks.size === 0) return Promise.resolve()
+    return new Promise((resolve) => { this.#idleWaiters.push(resolve) })
+  }
 
   /** Run the function in registry slot fnRef with args; resolves with its results. */
   run (fnRef: number, args: unknown[], options: RunOptions = {}): Promise<unknown[]> {
@@ -272,6 +279,11 @@ export class Scheduler {
   #end (task: Task, err: Error | undefined, results?: unknown[]): void {
     task.done = true
     this.#tasks.delete(task.id)
+    if (this.#tasks.size === 0 && this.#idleWaiters.length > 0) {
+      const waiters = this.#idleWaiters
+      this.#idleWaiters = []
+      queueMicrotask(() => { for (const w of waiters) w() })
+    }
     this.#waiting.delete(task)
     if (task.endFns) {
       for (const fn of task.endFns) {

@@ -109,6 +109,13 @@ function internal.set_global(name, modname)
   rawset(_G, name, require(modname))
 end
 
+-- The standalone runner's `arg`: arg[0] is the script, arg[1..n] its arguments.
+function internal.set_arg(script, ...)
+  local a = { ... }
+  a[0] = script
+  rawset(_G, 'arg', a)
+end
+
 function internal.lock_globals()
   setmetatable(_G, { __newindex = refuse_global })
 end

@@ -1,0 +1,5 @@
+return {
+  get = function(request)
+    return "hello world"
+  end,
+}
