@@ -20,6 +20,8 @@ const MAX_DEPTH = 64
 export const LUA_PENDING: unique symbol = Symbol('evlua.pending')
 
 export interface EngineOptions {
+  /** Start on a new wasm instance rather than the shared one. */
+  freshModule?: boolean
   /** Cap on Lua's heap in bytes; 0 = no cap (and no allocation tracing cost). */
   memoryLimit?: number
 }
@@ -63,7 +65,7 @@ export class LuaEngine {
   corrupted = false
 
   static async create (options: EngineOptions = {}): Promise<LuaEngine> {
-    return new LuaEngine(await loadLuaModule(), options)
+    return new LuaEngine(await loadLuaModule(options.freshModule), options)
   }
 
   private constructor (mod: LuaModule, options: EngineOptions) {

@@ -32,7 +32,6 @@ export class LuaRuntime {
   #internalFns = new Map<string, number>()
   #functionIds = new WeakMap<LuaModuleDefinition, Record<string, number>>()
   #bootSteps: BootStep[] = []
-  #booted = false
   #closed = false
   #generation = 0
 
@@ -50,15 +49,15 @@ export class LuaRuntime {
   /** Bumped each time the engine is replaced: Lua refs from an older generation are void. */
   get generation (): number { return this.#generation }
 
-  async #boot (): Promise<void> {
-    const engine = await LuaEngine.create({ memoryLimit: this.options.memoryLimit ?? 0 })
+  async #boot (freshModule = false): Promise<void> {
+    const engine = await LuaEngine.create({ memoryLimit: this.options.memoryLimit ?? 0, freshModule })
     this.engine = engine
     this.#generation++
     this.#functionIds = new WeakMap()
     this.#internalFns.clear()
     this.scheduler = new Scheduler(engine, {
       hookInterval: this.options.hookInterval,
-      onCorrupted: (err) => { this.#recycle(err) }
+      onCorrupted: (err) => { void this.recycle(err) }
     })
     const core = {
       find_module: engine.registerFunction('find_module', (name: string) =>
@@ -81,15 +80,23 @@ export class LuaRuntime {
     for (const step of this.#bootSteps) step(this)
   }
 
-  #recycle (err: unknown): void {
+  /**
+   * Replace the engine with a fresh one (on a new wasm instance) and replay the boot steps. Tasks
+   * still running on the old engine are stopped. Called when a JS exception escaped through Lua.
+   */
+  async recycle (reason: unknown): Promise<void> {
     if (this.#closed) return
-    this.options.onRecycle?.(err)
+    this.options.onRecycle?.(reason)
     const old = this.engine
     const oldScheduler = this.scheduler
-    this.#boot().then(() => {
-      oldScheduler.close()
-      old.close()
-    }, (bootErr) => { this.options.onRecycle?.(bootErr) })
+    try {
+      await this.#boot(true)
+    } catch (err) {
+      this.options.onRecycle?.(err)
+      return
+    }
+    oldScheduler.close()
+    try { old.close() } catch {}
   }
 
   #idsFor (def: LuaModuleDefinition): Record<string, number> {

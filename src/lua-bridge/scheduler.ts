@@ -272,7 +272,11 @@ export class Scheduler {
   #abort (task: Task, reason: AbortReason, message: string): void {
     if (task.done) return
     this.#waiting.delete(task)
-    this.#release(task.thread, false)
+    try {
+      this.#release(task.thread, false)
+    } catch {
+      // the engine itself failed (closing after corruption): the thread goes with it
+    }
     this.#end(task, new TaskAbortedError(reason, message))
   }
 

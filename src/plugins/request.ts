@@ -5,7 +5,7 @@ import fp from 'fastify-plugin'
 import { luaSource } from '../lua-bridge/modules.ts'
 import { LuaRuntimeError, TaskAbortedError } from '../lua-bridge/scheduler.ts'
 import { multi } from '../lua-bridge/values.ts'
-import { EVLUA_ERR_LUA_RUNTIME, EVLUA_ERR_LUA_CPU_TIMEOUT, EVLUA_ERR_LUA_REQUEST_TIMEOUT } from '../errors.ts'
+import { EVLUA_ERR_ENGINE, EVLUA_ERR_LUA_RUNTIME, EVLUA_ERR_LUA_CPU_TIMEOUT, EVLUA_ERR_LUA_REQUEST_TIMEOUT } from '../errors.ts'
 import { Exchanges, applyHeaders } from './exchange.ts'
 
 /** What the dispatcher returns when the handler streamed its response itself. */
@@ -110,9 +110,9 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
   function httpError (err: unknown, stream: PassThrough | undefined): Error {
     stream?.destroy()
     if (err instanceof TaskAbortedError) {
-      return err.reason === 'cpu'
-        ? new EVLUA_ERR_LUA_CPU_TIMEOUT(cpuTimeoutMs)
-        : new EVLUA_ERR_LUA_REQUEST_TIMEOUT(wallTimeoutMs)
+      if (err.reason === 'cpu') return new EVLUA_ERR_LUA_CPU_TIMEOUT(cpuTimeoutMs)
+      if (err.reason === 'timeout') return new EVLUA_ERR_LUA_REQUEST_TIMEOUT(wallTimeoutMs)
+      return new EVLUA_ERR_ENGINE(err.message)
     }
     if (err instanceof LuaRuntimeError) {
       const out = new EVLUA_ERR_LUA_RUNTIME(development ? `${err.message}\n${err.traceback}` : 'the Lua handler failed')
