@@ -41,7 +41,9 @@ interface LuaThread { L: number, ref: number }
 
 class Task implements TaskHandle {
   readonly id: number
-  readonly locals = new Map<unknown, unknown>()
+  #locals: Map<unknown, unknown> | undefined
+  /** What JS functions see as `this` while this task calls them. */
+  readonly context: { task: Task }
   readonly thread: LuaThread
   readonly cpuBudget: number
   readonly deadline: number
@@ -58,6 +60,11 @@ class Task implements TaskHandle {
     this.thread = thread
     this.cpuBudget = options.cpuTimeoutMs ?? 0
     this.deadline = options.wallTimeoutMs ? Date.now() + options.wallTimeoutMs : 0
+    this.context = { task: this }
+  }
+
+  get locals (): Map<unknown, unknown> {
+    return (this.#locals ??= new Map())
   }
 
   onEnd (fn: () => void | Promise<void>): void {
@@ -167,7 +174,7 @@ export class Scheduler {
     const mod = engine.mod
     const T = task.thread.L
     this.#current = task
-    engine.context = { task }
+    engine.context = task.context
     task.sliceStart = performance.now()
     let status: number
     engine.capping = true

@@ -2,16 +2,13 @@
 -- that turns a handler's return values into a response for the JS side.
 local fns = ...
 local json = require 'json'
+local H = require 'evlua.headers'
 
 local type, tostring, tonumber, pairs, ipairs, select, error, setmetatable, rawget, rawset =
   type, tostring, tonumber, pairs, ipairs, select, error, setmetatable, rawget, rawset
 local concat, lower, byte, char = table.concat, string.lower, string.byte, string.char
 
 local STREAMED = 0
-
--- Case-insensitive lookup tables (headers_* fields).
-local ci_mt = { __index = function(t, k) if type(k) == 'string' then return rawget(t, lower(k)) end end }
-local function ci_table() return setmetatable({}, ci_mt) end
 
 local function url_decode(s)
   s = s:gsub('+', ' ')
@@ -31,36 +28,6 @@ local function parse_urlencoded(s)
     l[#l + 1] = v
   end
   return first, list
-end
-
-local function split_csv(value, out)
-  for item in value:gmatch('[^,]+') do
-    item = item:match('^%s*(.-)%s*$')
-    if item ~= '' then out[#out + 1] = item end
-  end
-end
-
-local function build_headers(req)
-  local raw = fns.raw_headers(req._id)
-  local headers, value, csv_string, csv_table, flags = ci_table(), ci_table(), ci_table(), ci_table(), ci_table()
-  for i = 1, #raw, 2 do
-    local name, v = lower(raw[i]), raw[i + 1]
-    local list = rawget(headers, name)
-    if not list then list = {}; rawset(headers, name, list) end
-    list[#list + 1] = v
-  end
-  for name, list in pairs(headers) do
-    rawset(value, name, #list == 1 and list[1] or false)
-    rawset(csv_string, name, concat(list, ', '))
-    local items = {}
-    for _, v in ipairs(list) do split_csv(v, items) end
-    rawset(csv_table, name, items)
-    local f = ci_table()
-    for _, item in ipairs(items) do rawset(f, lower(item), true) end
-    rawset(flags, name, f)
-  end
-  req.headers, req.headers_value, req.headers_csv_string, req.headers_csv_table, req.headers_flags =
-    headers, value, csv_string, csv_table, flags
 end
 
 local function process_body(req)
@@ -83,8 +50,11 @@ end
 
 -- Fields built on first access: most requests never read most of them.
 local lazy = {
-  headers = build_headers, headers_value = build_headers, headers_csv_string = build_headers,
-  headers_csv_table = build_headers, headers_flags = build_headers,
+  headers = function(req) req.headers = H.headers(fns.raw_headers(req._id)) end,
+  headers_value = function(req) req.headers_value = H.value(req.headers) end,
+  headers_csv_string = function(req) req.headers_csv_string = H.csv_string(req.headers) end,
+  headers_csv_table = function(req) req.headers_csv_table = H.csv_table(req.headers) end,
+  headers_flags = function(req) req.headers_flags = H.flags(req.headers_csv_table) end,
   get_params = get_params, get_params_list = get_params,
   post_params = process_body, post_params_list = process_body,
   post_metadata = process_body, post_metadata_list = process_body,

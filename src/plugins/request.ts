@@ -37,6 +37,7 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
   const exchanges = new Exchanges()
   const development = (process.env.NODE_ENV ?? 'development') === 'development'
 
+  runtime.define({ name: 'evlua.headers', chunkName: '[evlua] headers.lua', source: luaSource('headers.lua') })
   runtime.define({
     name: 'evlua.request',
     chunkName: '[evlua] request.lua',
