@@ -153,6 +153,7 @@ export class LuaEngine {
     try {
       this.mod._lua_pushinteger(L, TAG_OK)
       if (result instanceof MultipleValues) {
+        this.checkStack(L, result.values.length)
         for (const v of result.values) this.push(L, v)
         return 1 + result.values.length
       }
@@ -201,6 +202,8 @@ export class LuaEngine {
     if (v instanceof LuaFunctionRef) { mod._lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(v.ref)); return }
     if (v instanceof Date) { this.bytes.pushString(L, v.toISOString()); return }
     if (depth > MAX_DEPTH) throw new Error('value too deeply nested for Lua')
+    // The table, a key and a value: each level of nesting needs room of its own.
+    this.checkStack(L, 3)
     if (Array.isArray(v)) {
       mod._lua_createtable(L, v.length, 0)
       for (let i = 0; i < v.length; i++) {
@@ -229,6 +232,14 @@ export class LuaEngine {
     }
   }
 
+  /**
+   * Make room for n more values on L's stack. The API does not check (a C function is only sure of
+   * 20 slots): pushing past the end would overwrite the heap.
+   */
+  checkStack (L: number, n: number): void {
+    if (!this.mod._lua_checkstack(L, n)) throw new Error('Lua stack overflow (value too large or too deeply nested)')
+  }
+
   /** The Lua value at idx as JS (see values.ts). */
   toJs (L: number, idx: number, depth = 0): any {
     const mod = this.mod
@@ -246,6 +257,7 @@ export class LuaEngine {
       case LUA_TLIGHTUSERDATA: return mod._lua_touserdata(L, idx) === NULL_POINTER ? LUA_NULL : undefined
       case LUA_TTABLE: return this.#tableToJs(L, idx, depth)
       case LUA_TFUNCTION: {
+        this.checkStack(L, 1)
         mod._lua_pushvalue(L, idx)
         return new LuaFunctionRef(mod._luaL_ref(L, LUA_REGISTRYINDEX), this.unref)
       }
@@ -259,6 +271,7 @@ export class LuaEngine {
     const abs = idx < 0 ? mod._lua_gettop(L) + idx + 1 : idx
     const n = Number(mod._lua_rawlen(L, abs))
     const entries: Array<[unknown, unknown]> = []
+    this.checkStack(L, 3)
     mod._lua_pushnil(L)
     while (mod._lua_next(L, abs) !== 0) {
       const keyType = mod._lua_type(L, -2)

@@ -38,6 +38,7 @@ export interface LuaModule {
   _lua_resetthread (L: number): number
   _lua_gettop (L: number): number
   _lua_settop (L: number, idx: number): void
+  _lua_checkstack (L: number, n: number): number
   _lua_pushvalue (L: number, idx: number): void
   _lua_type (L: number, idx: number): number
   _lua_isinteger (L: number, idx: number): number

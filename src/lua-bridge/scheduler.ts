@@ -37,7 +37,12 @@ export interface RunOptions {
   wallTimeoutMs?: number
 }
 
-interface LuaThread { L: number, ref: number }
+interface LuaThread {
+  L: number
+  ref: number
+  /** The hook fires at every instruction (a task being stopped): restore before reuse. */
+  tight?: boolean
+}
 
 class Task implements TaskHandle {
   readonly id: number
@@ -75,6 +80,12 @@ class Task implements TaskHandle {
 export interface SchedulerOptions {
   /** Lua instructions between CPU-budget checks. */
   hookInterval?: number
+  /**
+   * A task that has run this long (ms) without waiting is suspended at the next check and resumed
+   * after the tasks that are ready, so one CPU-bound handler cannot hold the whole process until its
+   * budget is spent. 0 = never.
+   */
+  sliceMs?: number
   /** Called when a JS exception escaped through Lua (the engine must be recycled). */
   onCorrupted?: (err: unknown) => void
 }
@@ -90,6 +101,9 @@ export class Scheduler {
   readonly #waiting = new Set<Task>()
   readonly #nresPtr: number
   readonly #onCorrupted: (err: unknown) => void
+  readonly #sliceMs: number
+  readonly #hookPtr: number
+  readonly #hookInterval: number
   #current: Task | undefined
   #nextId = 1
   #sweep: NodeJS.Timeout | undefined
@@ -101,8 +115,10 @@ export class Scheduler {
     this.engine = engine
     this.#nresPtr = engine.mod._malloc(8)
     this.#onCorrupted = options.onCorrupted ?? (() => {})
-    const hook = engine.makeHook(this.#hook)
-    engine.mod._lua_sethook(engine.L, hook, LUA_MASKCOUNT, options.hookInterval ?? 10000)
+    this.#sliceMs = options.sliceMs ?? 20
+    this.#hookPtr = engine.makeHook(this.#hook)
+    this.#hookInterval = options.hookInterval ?? 10000
+    engine.mod._lua_sethook(engine.L, this.#hookPtr, LUA_MASKCOUNT, this.#hookInterval)
   }
 
   /** Tasks not yet ended. */
@@ -129,9 +145,10 @@ export class Scheduler {
       task.reject = reject
     })
     this.#tasks.set(task.id, task)
-    engine.pushRef(thread.L, fnRef)
     let nargs = 0
     try {
+      engine.checkStack(thread.L, args.length + 1)
+      engine.pushRef(thread.L, fnRef)
       for (const a of args) { engine.push(thread.L, a); nargs++ }
     } catch (err) {
       engine.mod._lua_settop(thread.L, 0)
@@ -160,6 +177,10 @@ export class Scheduler {
 
   #release (thread: LuaThread, clean: boolean): void {
     const mod = this.engine.mod
+    if (thread.tight) {
+      thread.tight = false
+      mod._lua_sethook(thread.L, this.#hookPtr, LUA_MASKCOUNT, this.#hookInterval)
+    }
     if (!clean && mod._lua_resetthread(thread.L) !== LUA_OK) {
       this.engine.unref(thread.ref)
       return
@@ -173,29 +194,44 @@ export class Scheduler {
     const engine = this.engine
     const mod = engine.mod
     const T = task.thread.L
+    // A task may start another from inside one of its JS calls (platform.spawn): the outer task is
+    // still running and gets its state back when the inner one yields or ends.
+    const outer = this.#current
+    const outerContext = engine.context
+    const outerCapping = engine.capping
     this.#current = task
     engine.context = task.context
-    task.sliceStart = performance.now()
+    const start = performance.now()
+    task.sliceStart = start
     let status: number
     engine.capping = true
     try {
       status = mod._lua_resume(T, 0, nargs, this.#nresPtr)
     } catch (err) {
-      engine.capping = false
-      this.#current = undefined
-      engine.context = undefined
+      engine.capping = outerCapping
+      this.#current = outer
+      engine.context = outerContext
       engine.corrupted = true
       this.#end(task, new Error(`Lua engine failed: ${errorMessage(err)}`))
       this.#onCorrupted(err)
       return
     }
-    engine.capping = false
-    task.cpu += performance.now() - task.sliceStart
-    this.#current = undefined
-    engine.context = undefined
+    const end = performance.now()
+    engine.capping = outerCapping
+    task.cpu += end - task.sliceStart
+    this.#current = outer
+    engine.context = outerContext
+    // The inner task's time is not the outer task's CPU.
+    if (outer) outer.sliceStart += end - start
     const nres = engine.bytes.heap().readUInt32LE(this.#nresPtr)
 
     if (status === LUA_OK) {
+      if (task.abort) {
+        // It caught the error that was to stop it (pcall, coroutine.resume) and returned: still stopped.
+        this.#release(task.thread, true)
+        this.#end(task, new TaskAbortedError(task.abort, abortMessage(task.abort)))
+        return
+      }
       const results = new Array(nres)
       try {
         for (let i = 0; i < nres; i++) results[i] = engine.toJs(T, i + 1)
@@ -229,7 +265,8 @@ export class Scheduler {
           (err) => { if (this.#unwait(task)) this.#resume(task, engine.pushFailure(T, err)) }
         )
       } else {
-        // A bare coroutine.yield(): let other tasks run, then carry on.
+        // A bare coroutine.yield(), or the hook ended the task's time slice: let other tasks run,
+        // then carry on.
         this.#wait(task)
         setImmediate(() => { if (this.#unwait(task)) this.#resume(task, 0) })
       }
@@ -310,16 +347,29 @@ export class Scheduler {
 
   readonly #hook = (L: number): void => {
     const task = this.#current
-    if (!task || task.cpuBudget === 0) return
-    if (!task.abort && performance.now() - task.sliceStart + task.cpu <= task.cpuBudget) return
-    task.abort ??= 'cpu'
+    if (!task) return
+    const slice = performance.now() - task.sliceStart
     const mod = this.engine.mod
+    if (!task.abort && (task.cpuBudget === 0 || slice + task.cpu <= task.cpuBudget)) {
+      // Within budget: end the slice if it ran long and this is a point where the task can yield.
+      if (this.#sliceMs > 0 && slice > this.#sliceMs && L === task.thread.L && mod._lua_isyieldable(L)) {
+        mod._lua_yieldk(L, 0, 0, 0)
+      }
+      return
+    }
+    task.abort ??= 'cpu'
     if (L === task.thread.L && mod._lua_isyieldable(L)) {
       mod._lua_yieldk(L, 0, 0, 0)
       return
     }
-    // Not at a point where the task can yield (inside a user coroutine or a C call): raise instead;
-    // the hook fires again further out until the task can be stopped.
+    // Not at a point where the task can yield (inside a user coroutine or a C call): raise instead.
+    // From now on the hook fires at every instruction of the task's thread (and of coroutines it
+    // creates), so a pcall that catches this cannot loop back into the C call before the hook gets
+    // a chance further out, where the task can yield.
+    if (!task.thread.tight) {
+      task.thread.tight = true
+      mod._lua_sethook(task.thread.L, this.#hookPtr, LUA_MASKCOUNT, 1)
+    }
     this.engine.bytes.pushString(L, abortMessage(task.abort))
     mod._lua_error(L)
   }

@@ -81,7 +81,9 @@ local function builtin_searcher(name)
       return chunk(fns, name)
     end, ':builtin:'
   elseif kind == 'disabled' then
-    return '\n\t' .. a
+    -- Not "not found": the module exists, it is not configured. Say only how to enable it,
+    -- at the line of the require (level 3: searcher, require, its caller).
+    error(a, 3)
   end
   return nil
 end
@@ -89,7 +91,9 @@ end
 local function disk_searcher(name)
   local source, chunkname, tried = find_file(name)
   if not source then return tried end
-  return function() return run_file(source, chunkname) end, chunkname
+  -- require calls the loader with (name, chunkname); the chunk gets them as `...`, as in plain Lua
+  -- (`local modname = ...` is the usual way for a module to know its own name).
+  return function(...) return run_file(source, chunkname, ...) end, chunkname
 end
 
 package.searchers = { package.searchers[1], builtin_searcher, disk_searcher }

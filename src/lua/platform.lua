@@ -54,4 +54,8 @@ function platform.spawn(fn, ...)
   return task
 end
 
+-- evpoco's request and response objects over the calling handler's exchange (src/lua/evpoco.lua)
+function platform.get_http_request() return require('evlua.evpoco').get_http_request() end
+function platform.get_http_response() return require('evlua.evpoco').get_http_response() end
+
 return platform

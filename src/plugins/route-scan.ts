@@ -67,5 +67,5 @@ function segment (name: string, relPath: string): { url: string, catchAll?: stri
   if (/[[\]:*?#]/.test(name)) {
     throw new EVLUA_ERR_ROUTE_NAME(relPath, 'use [name] for a parameter or [...name] for a catch-all (letters, digits and _ only); other names may not hold [ ] : * ? #')
   }
-  return { url: encodeURIComponent(name) }
+  return { url: name }
 }

@@ -1,0 +1,114 @@
+// Strings are byte strings: every byte 0x00-0xFF survives request → Lua → response, and Lua → JS → Lua.
+import assert from 'node:assert/strict'
+import type { AddressInfo } from 'node:net'
+import { test } from 'node:test'
+import { toBytes } from '../src/lua-bridge/values.ts'
+import { luaApp, runLua } from './helpers/evlua.ts'
+
+const ALL = Buffer.from(Array.from({ length: 256 }, (_, i) => i))
+const BIG = Buffer.concat(Array.from({ length: 1000 }, () => ALL))
+
+test('every byte round-trips through request body → Lua → response body', async (t) => {
+  const { app } = await luaApp(t, 'bytes')
+  for (const payload of [ALL, Buffer.from(ALL).reverse(), BIG, Buffer.from([0]), Buffer.from([0xff, 0xfe, 0x00, 0x80])]) {
+    const r = await app.inject({
+      method: 'POST', url: '/echo', payload, headers: { 'content-type': 'application/octet-stream' }
+    })
+    assert.equal(r.statusCode, 200)
+    assert.equal(r.headers['x-length'], String(payload.length))
+    assert.ok(r.rawPayload.equals(payload), `a body of ${payload.length} bytes came back changed`)
+  }
+  const streamed = await app.inject({
+    method: 'POST', url: '/stream', payload: ALL, headers: { 'content-type': 'application/octet-stream' }
+  })
+  assert.ok(streamed.rawPayload.equals(ALL), 'streamed through send_data')
+})
+
+test('every byte round-trips over a real socket', async (t) => {
+  const { app } = await luaApp(t, 'bytes')
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
+  for (const url of ['/echo', '/stream']) {
+    const res = await fetch(base + url, { method: 'POST', body: BIG, headers: { 'content-type': 'application/octet-stream' } })
+    assert.equal(res.status, 200)
+    assert.ok(Buffer.from(await res.arrayBuffer()).equals(BIG), url)
+  }
+  const made = await fetch(`${base}/all`)
+  assert.ok(Buffer.from(await made.arrayBuffer()).equals(ALL), 'bytes made in Lua')
+})
+
+test('every byte survives percent-decoding of the query and of an urlencoded body', async (t) => {
+  const { app } = await luaApp(t, 'bytes')
+  const encoded = [...ALL].map((b) => '%' + b.toString(16).padStart(2, '0')).join('')
+  const q = await app.inject({ url: `/query?b=${encoded}` })
+  assert.ok(q.rawPayload.equals(ALL))
+  const form = await app.inject({
+    method: 'POST', url: '/form', payload: `b=${encoded}`, headers: { 'content-type': 'application/x-www-form-urlencoded' }
+  })
+  assert.ok(form.rawPayload.equals(ALL))
+})
+
+test('every byte round-trips through a JS function: Lua → JS → Lua, and JS → Lua → JS', async (t) => {
+  const { evlua } = await luaApp(t, 'empty')
+  const seen: Buffer[] = []
+  evlua.runtime.define({
+    name: 'test.bytes',
+    functions: {
+      echo: (v: unknown) => v,
+      all: () => ALL,
+      big: () => BIG,
+      keep: (v: string | Buffer) => { seen.push(toBytes(v)); return true },
+      nested: (v: unknown) => v
+    }
+  })
+  const [same, fromJs, big, utf8, nul, inTable] = await runLua(evlua, `
+    local m = require 'test.bytes'
+    local t = {}
+    for i = 0, 255 do t[#t + 1] = string.char(i) end
+    local all = table.concat(t)
+    m.keep(all)
+    m.keep(all:reverse())
+    m.keep('a\\0b')
+    m.keep('é€')
+    local big = string.rep(all, 1000)
+    m.keep(big)
+    local list, map = m.nested({ all, { all } }), m.nested({ key = all })
+    return m.echo(all) == all, m.all() == all, m.big() == big and m.echo(big) == big,
+      m.echo('é€') == 'é€' and #m.echo('é€') == 5, m.echo('a\\0b') == 'a\\0b',
+      list[1] == all and list[2][1] == all and map.key == all`)
+  assert.deepEqual([same, fromJs, big, utf8, nul, inTable], [true, true, true, true, true, true])
+  assert.equal(seen.length, 5)
+  assert.ok(seen[0].equals(ALL))
+  assert.ok(seen[1].equals(Buffer.from(ALL).reverse()))
+  assert.ok(seen[2].equals(Buffer.from('a\0b')))
+  assert.ok(seen[3].equals(Buffer.from('é€', 'utf8')))
+  assert.ok(seen[4].equals(BIG))
+
+  // The results of a task come to JS as bytes too.
+  const [back] = await runLua(evlua, 'local t = {} for i = 0, 255 do t[#t + 1] = string.char(i) end return table.concat(t)')
+  assert.ok(toBytes(back as string | Buffer).equals(ALL))
+})
+
+test('tables nested deeply cross between Lua and JS without harm', async (t) => {
+  const { evlua } = await luaApp(t, 'empty')
+  evlua.runtime.define({ name: 'test.echo', functions: { echo: (v: unknown) => v } })
+  for (let i = 0; i < 3; i++) {
+    const [depth] = await runLua(evlua, `
+      local echo = require('test.echo').echo
+      local t = {}; local c = t
+      for i = 1, 60 do c.next = {}; c = c.next end
+      c.last = true
+      local back = echo(t)
+      local n = 0
+      while back.next do back = back.next; n = n + 1 end
+      return back.last and n`)
+    assert.equal(depth, 60)
+  }
+  const [value, err] = await runLua(evlua, `
+    local t = {}; local c = t
+    for i = 1, 100 do c.next = {}; c = c.next end
+    return require('test.echo').echo(t)`)
+  assert.equal(value, undefined)
+  assert.match(err as string, /too deeply nested/)
+  assert.deepEqual(await runLua(evlua, 'return "still fine"'), ['still fine'])
+})

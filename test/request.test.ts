@@ -1,0 +1,206 @@
+// The Moonbridge request object: its fields, and the response methods (send_status, send_header,
+// send_data, finish_headers, flush, finish).
+import assert from 'node:assert/strict'
+import { request as httpRequest, type IncomingMessage } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { test } from 'node:test'
+import type { FastifyInstance } from 'fastify'
+import { luaApp } from './helpers/evlua.ts'
+
+async function listen (app: FastifyInstance): Promise<string> {
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  return `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
+}
+
+/** A request over a real socket with node:http (which keeps repeated header lines apart). */
+function get (url: string, headers: Record<string, string | string[]> = {}): Promise<{ res: IncomingMessage, body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { headers }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => { body += chunk })
+      res.on('end', () => { resolve({ res, body }) })
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+/** The values of every line of a header in a raw header list. */
+function rawValues (res: IncomingMessage, name: string): string[] {
+  const out: string[] = []
+  for (let i = 0; i < res.rawHeaders.length; i += 2) {
+    if (res.rawHeaders[i].toLowerCase() === name) out.push(res.rawHeaders[i + 1])
+  }
+  return out
+}
+
+test('method, path (no leading slash, no query), query, params', async (t) => {
+  const { app } = await luaApp(t, 'request')
+  const plain = (await app.inject({ url: '/echo' })).json()
+  assert.equal(plain.method, 'GET')
+  assert.equal(plain.path, 'echo')
+  assert.equal(plain.query, '')
+  assert.deepEqual(plain.params, {})
+
+  const withQuery = (await app.inject({ method: 'DELETE', url: '/echo?a=b&c=d' })).json()
+  assert.equal(withQuery.method, 'DELETE')
+  assert.equal(withQuery.path, 'echo')
+  assert.equal(withQuery.query, '?a=b&c=d')
+
+  const nested = (await app.inject({ url: '/echo/x/y.txt?z=1' })).json()
+  assert.deepEqual(nested, { path: 'echo/x/y.txt', query: '?z=1', params: { rest: 'x/y.txt' } })
+})
+
+test('get_params (first value) and get_params_list (repeated keys), URL-decoded', async (t) => {
+  const { app } = await luaApp(t, 'request')
+  const r = (await app.inject({ url: '/echo?a=1&b=x%20y&a=2&c&d=&e=p+q&%C3%A9=%E2%82%AC' })).json()
+  assert.deepEqual(r.get_params, { a: '1', b: 'x y', c: '', d: '', e: 'p q', é: '€' })
+  assert.deepEqual(r.get_params_list, { a: ['1', '2'], b: ['x y'], c: [''], d: [''], e: ['p q'], é: ['€'] })
+  const none = (await app.inject({ url: '/echo' })).json()
+  assert.deepEqual(none.get_params, {})
+  assert.deepEqual(none.get_params_list, {})
+})
+
+test('post_params and post_params_list for an urlencoded body', async (t) => {
+  const { app } = await luaApp(t, 'request')
+  const r = await app.inject({
+    method: 'POST',
+    url: '/post',
+    payload: 'name=Bob+Smith&tag=a&tag=b%26c&empty=',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' }
+  })
+  assert.equal(r.statusCode, 200)
+  assert.deepEqual(r.json(), {
+    post_params: { name: 'Bob Smith', tag: 'a', empty: '' },
+    post_params_list: { name: ['Bob Smith'], tag: ['a', 'b&c'], empty: [''] },
+    body: 'name=Bob+Smith&tag=a&tag=b%26c&empty='
+  })
+})
+
+test('body is the raw request body; request:json() decodes it', async (t) => {
+  const { app } = await luaApp(t, 'request')
+  const echoed = await app.inject({ method: 'POST', url: '/echo', payload: 'raw text\n', headers: { 'content-type': 'text/plain' } })
+  assert.equal(echoed.json().body, 'raw text\n')
+  const json = await app.inject({ method: 'POST', url: '/json', payload: { a: [1, 2.5, 'x'], b: true } })
+  assert.equal(json.statusCode, 200)
+  assert.deepEqual(json.json(), { got: { a: [1, 2.5, 'x'], b: true } })
+  const bad = await app.inject({ method: 'POST', url: '/json', payload: '{bad', headers: { 'content-type': 'text/plain' } })
+  assert.equal(bad.statusCode, 400)
+  assert.equal(typeof bad.json().error, 'string')
+  assert.equal((await app.inject({ url: '/echo' })).json().body, '')
+})
+
+test('cookies and remote_ip', async (t) => {
+  const { app } = await luaApp(t, 'request')
+  const r = (await app.inject({ url: '/echo', headers: { cookie: 'sid=abc%20d; theme=dark' } })).json()
+  assert.deepEqual(r.cookies, { sid: 'abc d', theme: 'dark' })
+  assert.equal(r.remote_ip, '127.0.0.1')
+  assert.deepEqual((await app.inject({ url: '/echo' })).json().cookies, {})
+})
+
+test('headers, headers_value, headers_csv_string, headers_csv_table, headers_flags: case-insensitive', async (t) => {
+  const { app } = await luaApp(t, 'request')
+  const base = await listen(app)
+  // Over a real socket: two X-Multi lines reach the server as two lines.
+  const multi = JSON.parse((await get(`${base}/headers?name=X-MULTI&flag=B`, { 'x-multi': ['a, b', 'c'] })).body)
+  assert.deepEqual(multi, {
+    headers: ['a, b', 'c'],
+    value: false,
+    csv_string: 'a, b, c',
+    csv_table: ['a', 'b', 'c'],
+    flag: true,
+    upper: true,
+    missing: true
+  })
+  const single = JSON.parse((await get(`${base}/headers?name=x-one&flag=nope`, { 'X-One': 'Single' })).body)
+  assert.deepEqual(single, {
+    headers: ['Single'], value: 'Single', csv_string: 'Single', csv_table: ['Single'], flag: false, upper: true, missing: true
+  })
+  const remote = JSON.parse((await get(`${base}/echo`)).body)
+  assert.equal(remote.remote_ip, '127.0.0.1')
+})
+
+test('send_status takes a number or a status line; then returning nothing sends it', async (t) => {
+  const { app } = await luaApp(t, 'request')
+  const n = await app.inject({ url: '/status?s=404' })
+  assert.equal(n.statusCode, 404)
+  assert.equal(n.headers['x-status'], '404')
+  assert.equal(n.body, '')
+  const line = await app.inject({ url: '/status?s=' + encodeURIComponent('404 Not Found') })
+  assert.equal(line.statusCode, 404)
+  assert.equal(line.headers['x-status'], '404 Not Found')
+  assert.equal((await app.inject({ url: '/status?s=' + encodeURIComponent('201 Created') })).statusCode, 201)
+})
+
+test('send_header may repeat: two Set-Cookie headers arrive as two', async (t) => {
+  const { app } = await luaApp(t, 'request')
+  const injected = await app.inject({ url: '/cookies' })
+  assert.deepEqual(injected.headers['set-cookie'], ['a=1; Path=/', 'b=2; HttpOnly'])
+
+  const base = await listen(app)
+  const { res, body } = await get(`${base}/cookies`)
+  assert.equal(body, 'cookies set')
+  assert.deepEqual(rawValues(res, 'set-cookie'), ['a=1; Path=/', 'b=2; HttpOnly'])
+  assert.deepEqual(rawValues(res, 'x-twice'), ['one', 'two'])
+  const fetched = await fetch(`${base}/cookies`)
+  assert.deepEqual(fetched.headers.getSetCookie(), ['a=1; Path=/', 'b=2; HttpOnly'])
+  await fetched.text()
+})
+
+test('send_data streams: the client reads the first chunk before the handler has finished', async (t) => {
+  const { app } = await luaApp(t, 'request')
+  const base = await listen(app)
+  const res = await fetch(`${base}/stream`)
+  assert.equal(res.status, 200)
+  assert.equal(res.headers.get('content-type'), 'text/plain')
+  const reader = res.body!.getReader()
+  const decoder = new TextDecoder()
+  let received = ''
+  while (received.length < 'first chunk;'.length) {
+    const { value, done } = await reader.read()
+    assert.ok(!done, 'the response ended before the handler was released')
+    received += decoder.decode(value, { stream: true })
+  }
+  // The handler is still waiting for the gate: only /release lets it go on.
+  assert.equal(received, 'first chunk;')
+  const release = await fetch(`${base}/release`, { method: 'POST' })
+  assert.equal(release.status, 204)
+  for (;;) {
+    const { value, done } = await reader.read()
+    if (done) break
+    received += decoder.decode(value, { stream: true })
+  }
+  assert.equal(received, 'first chunk; second chunk, released=true')
+})
+
+test('send_data with several arguments, flush, finish; finish twice is fine; data after finish is refused', async (t) => {
+  const { app } = await luaApp(t, 'request')
+  const r = await app.inject({ url: '/finish' })
+  assert.equal(r.statusCode, 200)
+  assert.equal(r.body, 'a1truenil|b')
+})
+
+test('finish_headers sends status and headers with an empty body', async (t) => {
+  const { app } = await luaApp(t, 'request')
+  const r = await app.inject({ url: '/headersonly' })
+  assert.equal(r.statusCode, 201)
+  assert.equal(r.headers['x-only'], 'headers')
+  assert.equal(r.headers['x-late'], undefined)
+  assert.equal(r.body, '')
+})
+
+test('misuse of the response methods raises catchable errors', async (t) => {
+  const { app } = await luaApp(t, 'request')
+  const r = await app.inject({ url: '/misuse' })
+  assert.equal(r.statusCode, 200)
+  const [first, ...lines] = r.body.split('\n')
+  assert.equal(first, 'started|json')
+  assert.deepEqual(Object.fromEntries(lines.map((l) => l.split('='))), {
+    bad_status: "bad argument #1 to 'send_status' (HTTP status expected, got nonsense)",
+    bad_header: "bad argument #1 to 'send_header' (string expected, got number)",
+    late_status: 'cannot send a status: headers already sent',
+    late_header: 'cannot send a header: headers already sent'
+  })
+})
