@@ -2,6 +2,7 @@
 -- that turns a handler's return values into a response for the JS side.
 local fns = ...
 local json = require 'json'
+local forms = require 'evlua.forms'
 local H = require 'evlua.headers'
 
 local type, tostring, tonumber, pairs, ipairs, select, error, setmetatable, rawget, rawset =
@@ -10,39 +11,7 @@ local concat, lower, byte, char = table.concat, string.lower, string.byte, strin
 
 local STREAMED = 0
 
-local function url_decode(s)
-  s = s:gsub('+', ' ')
-  return (s:gsub('%%(%x%x)', function(h) return char(tonumber(h, 16)) end))
-end
-
--- `a=1&b=2&a=3` → first-value table, list table (Moonbridge's get_params / get_params_list).
-local function parse_urlencoded(s)
-  local first, list = {}, {}
-  for pair in s:gmatch('[^&]+') do
-    local k, v = pair:match('^([^=]*)=(.*)$')
-    if not k then k, v = pair, '' end
-    k, v = url_decode(k), url_decode(v)
-    if first[k] == nil then first[k] = v end
-    local l = list[k]
-    if not l then l = {}; list[k] = l end
-    l[#l + 1] = v
-  end
-  return first, list
-end
-
-local function process_body(req)
-  if rawget(req, '_processed') then return end
-  rawset(req, '_processed', true)
-  local params, lists, meta, meta_lists = fns.post_params(req._id)
-  if params then
-    req.post_params, req.post_params_list = params, lists
-    req.post_metadata, req.post_metadata_list = meta or {}, meta_lists or {}
-  else
-    local body = req.body or ''
-    req.post_params, req.post_params_list = parse_urlencoded(body)
-    req.post_metadata, req.post_metadata_list = {}, {}
-  end
-end
+local parse_urlencoded = forms.parse_urlencoded
 
 local function get_params(req)
   req.get_params, req.get_params_list = parse_urlencoded((req.query or ''):sub(2))
@@ -56,10 +25,10 @@ local lazy = {
   headers_csv_table = function(req) req.headers_csv_table = H.csv_table(req.headers) end,
   headers_flags = function(req) req.headers_flags = H.flags(req.headers_csv_table) end,
   get_params = get_params, get_params_list = get_params,
-  post_params = process_body, post_params_list = process_body,
-  post_metadata = process_body, post_metadata_list = process_body,
+  post_params = forms.process, post_params_list = forms.process,
+  post_metadata = forms.process, post_metadata_list = forms.process,
   cookies = function(req) req.cookies = fns.cookies(req._id) or {} end,
-  body = function(req) req.body = fns.body(req._id) or '' end,
+  body = function(req) rawset(req, 'body', forms.body(req)) end,
   remote_ip = function(req) req.remote_ip = fns.remote_ip(req._id) end,
 }
 
@@ -78,44 +47,82 @@ end
 
 local request_mt = { __index = request_index }
 
-local function check_open(req, what)
-  if req._finished then error('cannot ' .. what .. ': the response is already finished', 3) end
+local function check_open(req, what, level)
+  if req._finished then error('cannot ' .. what .. ': the response is already finished', level) end
+end
+
+-- The response primitives, shared with the evpoco response object (evpoco.lua), which must not
+-- trigger Moonbridge's automatic body processing.
+local function set_status(req, status, level)
+  check_open(req, 'send a status', level + 1)
+  if req._started then error('cannot send a status: headers already sent', level) end
+  local code = tonumber(status) or tonumber(tostring(status):match('^%s*(%d%d%d)'))
+  if not code or code < 100 or code > 999 then
+    error("bad argument #1 to 'send_status' (HTTP status expected, got " .. tostring(status) .. ')', level)
+  end
+  req._status = code
+end
+
+local function add_header(req, name, value, level)
+  check_open(req, 'send a header', level + 1)
+  if req._started then error('cannot send a header: headers already sent', level) end
+  if type(name) ~= 'string' then
+    error("bad argument #1 to 'send_header' (string expected, got " .. type(name) .. ')', level)
+  end
+  local h = req._headers
+  h[#h + 1] = name
+  h[#h + 1] = tostring(value)
+end
+
+local function start(req)
+  if req._started then return end
+  req._started = true
+  fns.start(req._id, req._status or 200, req._headers)
+end
+
+local function write(req, data, level)
+  if not req._started then start(req) end
+  if req.method == 'HEAD' or data == '' then return end
+  local ok, err = fns.write(req._id, data)
+  if not ok and err then error(err, level) end
 end
 
 --- syntax: request:send_status(status)   (a number, or a string such as "404 Not Found")
 function Request:send_status(status)
-  check_open(self, 'send a status')
-  if self._started then error('cannot send a status: headers already sent', 2) end
-  local code = tonumber(status) or tonumber(tostring(status):match('^%s*(%d%d%d)'))
-  if not code or code < 100 or code > 999 then
-    error("bad argument #1 to 'send_status' (HTTP status expected, got " .. tostring(status) .. ')', 2)
-  end
-  self._status = code
+  forms.auto(self)
+  set_status(self, status, 3)
 end
 
 --- syntax: request:send_header(name, value)
 function Request:send_header(name, value)
-  check_open(self, 'send a header')
-  if self._started then error('cannot send a header: headers already sent', 2) end
+  add_header(self, name, value, 3)
+end
+
+--- syntax: request:set_cookie(name, value [, options])
+--- options: path, domain, max_age, expires, http_only, secure, same_site, partitioned, priority
+function Request:set_cookie(name, value, options)
   if type(name) ~= 'string' then
-    error("bad argument #1 to 'send_header' (string expected, got " .. type(name) .. ')', 2)
+    error("bad argument #1 to 'set_cookie' (string expected, got " .. type(name) .. ')', 2)
   end
-  local h = self._headers
-  h[#h + 1] = name
-  h[#h + 1] = tostring(value)
+  if options ~= nil and type(options) ~= 'table' then
+    error("bad argument #3 to 'set_cookie' (table expected, got " .. type(options) .. ')', 2)
+  end
+  local header, err = require('evlua.cookies').serialize(name, value == nil and '' or tostring(value), options)
+  if not header then error('set_cookie: ' .. tostring(err), 2) end
+  add_header(self, 'Set-Cookie', header, 3)
 end
 
 --- syntax: request:finish_headers()
 function Request:finish_headers()
   if self._started then return end
-  check_open(self, 'finish headers')
-  self._started = true
-  fns.start(self._id, self._status or 200, self._headers)
+  check_open(self, 'finish headers', 3)
+  forms.auto(self)
+  start(self)
 end
 
 --- syntax: request:send_data(...)
 function Request:send_data(...)
-  check_open(self, 'send data')
+  check_open(self, 'send data', 3)
   local n = select('#', ...)
   local data
   if n == 1 then data = tostring((...)) else
@@ -124,9 +131,7 @@ function Request:send_data(...)
     data = concat(parts)
   end
   if not self._started then self:finish_headers() end
-  if self.method == 'HEAD' or data == '' then return end
-  local ok, err = fns.write(self._id, data)
-  if not ok and err then error(err, 2) end
+  write(self, data, 3)
 end
 
 --- syntax: request:flush()
@@ -144,7 +149,22 @@ end
 
 --- syntax: request:process_request_body()
 function Request:process_request_body()
-  process_body(self)
+  forms.process(self)
+end
+
+--- syntax: request:stream_request_body(callback)
+function Request:stream_request_body(callback)
+  forms.stream_body(self, callback)
+end
+
+--- syntax: request:stream_post_param(field_name, callback)
+function Request:stream_post_param(name, callback)
+  forms.register(self, name, callback, false)
+end
+
+--- syntax: request:stream_post_params(pattern, callback)
+function Request:stream_post_params(pattern, callback)
+  forms.register(self, pattern, callback, true)
 end
 
 --- syntax: request:defer_reading()
@@ -154,7 +174,7 @@ end
 
 --- syntax: request:consume_input()
 function Request:consume_input()
-  local _ = self.body
+  forms.consume(self)
 end
 
 --- syntax: request:json()   (the body decoded as JSON, or nil, err)
@@ -224,6 +244,7 @@ end
 -- The response as positional values for JS: status, body, default content type, header list.
 local function respond(req, first, ...)
   local n = select('#', ...)
+  forms.finish(req)
   if req._started then
     if not req._finished then req:finish() end
     return STREAMED
@@ -252,10 +273,11 @@ local function pick(handlers, method)
   return handlers.any
 end
 
--- Called by JS for every request: route id, exchange id, then the request line.
-function M.dispatch(route, id, method, path, query, params)
+-- Called by JS for every request: route id, exchange id, the request line, and the kind of body
+-- ('none', 'raw', 'form' or 'multipart').
+function M.dispatch(route, id, method, path, query, params, kind)
   local req = setmetatable({
-    _id = id, _headers = {},
+    _id = id, _headers = {}, _kind = kind or 'none',
     method = method, path = path, query = query, params = params or {},
   }, request_mt)
   local handler = pick(routes[route], lower(method))
@@ -265,8 +287,13 @@ end
 
 --- The request the calling coroutine serves, or nil.
 function M.current()
-  return by_thread[running()]
+  local req = by_thread[running()]
+  if req and fns.alive(req._id) then return req end
+  return nil
 end
+
+-- For the evpoco response object: the primitives without Moonbridge's automatic body processing.
+M.set_status, M.add_header, M.start, M.write, M.check_open = set_status, add_header, start, write, check_open
 
 M.parse_urlencoded = parse_urlencoded
 M.url_decode = url_decode

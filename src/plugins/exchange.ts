@@ -7,8 +7,16 @@ export interface Exchange {
   readonly reply: FastifyReply
   /** The response body stream once Lua has started streaming (send_data / finish_headers). */
   stream: PassThrough | undefined
-  /** Multipart or other parsed POST data, once processed. */
-  post: unknown
+  /** The request body as Lua reads it, once it starts reading (see forms.ts). */
+  input: ExchangeInput | undefined
+}
+
+/** A request body being read for Lua. */
+export interface ExchangeInput {
+  /** The failure that should decide the response (413 too large, 400 malformed), if reading failed. */
+  readonly error: Error | undefined
+  /** The exchange is over: let any unread input flow away. */
+  close (): void
 }
 
 /** Exchanges in flight, by the id Lua holds. Lua never gets a JS object, only this number. */
@@ -18,7 +26,7 @@ export class Exchanges {
 
   open (request: FastifyRequest, reply: FastifyReply): number {
     const id = this.#next++
-    this.#byId.set(id, { request, reply, stream: undefined, post: undefined })
+    this.#byId.set(id, { request, reply, stream: undefined, input: undefined })
     return id
   }
 
@@ -28,8 +36,15 @@ export class Exchanges {
     return ex
   }
 
+  has (id: number): boolean {
+    return this.#byId.has(id)
+  }
+
   close (id: number): void {
+    const ex = this.#byId.get(id)
+    if (!ex) return
     this.#byId.delete(id)
+    ex.input?.close()
   }
 }
 
@@ -42,7 +57,8 @@ export function applyHeaders (reply: FastifyReply, list: unknown): void {
     const name = String(list[i])
     const value = String(list[i + 1])
     const existing = reply.getHeader(name)
-    if (existing === undefined || SINGLE.has(name.toLowerCase())) reply.header(name, value)
+    // Fastify's reply.header appends a repeated Set-Cookie by itself.
+    if (existing === undefined || SINGLE.has(name.toLowerCase()) || name.toLowerCase() === 'set-cookie') reply.header(name, value)
     else reply.header(name, ([] as unknown[]).concat(existing, value))
   }
 }

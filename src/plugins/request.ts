@@ -7,6 +7,7 @@ import { LuaRuntimeError, TaskAbortedError } from '../lua-bridge/scheduler.ts'
 import { multi } from '../lua-bridge/values.ts'
 import { EVLUA_ERR_ENGINE, EVLUA_ERR_LUA_RUNTIME, EVLUA_ERR_LUA_CPU_TIMEOUT, EVLUA_ERR_LUA_REQUEST_TIMEOUT } from '../errors.ts'
 import { Exchanges, applyHeaders } from './exchange.ts'
+import formsPlugin, { bodyKind } from './forms.ts'
 
 /** What the dispatcher returns when the handler streamed its response itself. */
 const STREAMED = 0
@@ -21,13 +22,6 @@ export interface RequestBridge {
   readonly refs: { dispatch: number, loadRoute: number }
 }
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** The raw request body bytes (evlua keeps them for Lua's `request.body`). */
-    evluaRawBody: Buffer | undefined
-  }
-}
-
 /**
  * The Moonbridge request object's JS half: the exchange registry, the lazy request fields, the
  * response path (buffered or streamed), and the mapping of Lua failures to HTTP errors.
@@ -37,6 +31,7 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
   const exchanges = new Exchanges()
   const development = (process.env.NODE_ENV ?? 'development') === 'development'
 
+  await fastify.register(formsPlugin, { exchanges })
   runtime.define({ name: 'evlua.headers', chunkName: '[evlua] headers.lua', source: luaSource('headers.lua') })
   runtime.define({
     name: 'evlua.request',
@@ -45,12 +40,8 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
     functions: {
       raw_headers: (id: number) => exchanges.get(id).request.raw.rawHeaders,
       cookies: (id: number) => exchanges.get(id).request.cookies ?? {},
-      body: (id: number) => exchanges.get(id).request.evluaRawBody ?? bodyBytes(exchanges.get(id).request.body),
       remote_ip: (id: number) => exchanges.get(id).request.ip,
-      post_params: (id: number) => {
-        const post = exchanges.get(id).post as { params: unknown, lists: unknown, meta: unknown, metaLists: unknown } | undefined
-        return post ? multi(post.params, post.lists, post.meta, post.metaLists) : undefined
-      },
+      alive: (id: number) => exchanges.has(id),
       start: (id: number, status: number, headers: unknown) => {
         const ex = exchanges.get(id)
         const stream = new PassThrough()
@@ -94,14 +85,25 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
       }
       try {
         const [status, body, contentType, headers] = await runtime.run(
-          refs.dispatch, [routeId, id, request.method, path, query, params], { cpuTimeoutMs, wallTimeoutMs })
+          refs.dispatch, [routeId, id, request.method, path, query, params, bodyKind(request)], { cpuTimeoutMs, wallTimeoutMs })
         if (status === STREAMED) return reply
         reply.code(status as number)
         applyHeaders(reply, headers)
         if (contentType && !reply.hasHeader('content-type')) reply.type(contentType as string)
         return reply.send(body ?? (status === 204 ? undefined : ''))
       } catch (err) {
-        throw httpError(err, exchanges.get(id).stream)
+        const ex = exchanges.get(id)
+        if (ex.stream) {
+          // The response has started: too late for an error response. The stream fails with the
+          // error (Fastify cuts the response off, or answers with it if no byte has gone yet).
+          const failed = httpError(err, undefined)
+          request.log.error({ err: failed }, 'the Lua handler failed after its response had started')
+          ex.stream.destroy(failed)
+          return reply
+        }
+        const lua = httpError(err, ex.stream)
+        // a body that could not be read (too large, broken) decides the response, not the Lua error it caused
+        throw ex.input?.error ?? lua
       } finally {
         exchanges.close(id)
       }
@@ -126,12 +128,6 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
 
   const bridge: RequestBridge = { handler, exchanges, refs }
   fastify.decorate('evluaRequests', bridge)
-}
-
-function bodyBytes (body: unknown): string | Buffer {
-  if (body === undefined || body === null) return ''
-  if (Buffer.isBuffer(body) || typeof body === 'string') return body
-  return JSON.stringify(body)
 }
 
 export default fp(requestPlugin, { name: 'evlua-request', fastify: '5.x', dependencies: ['evlua-platform'] })

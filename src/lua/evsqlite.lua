@@ -1,0 +1,178 @@
+-- evsqlite: SQLite databases (node:sqlite). A db and a stmt are tables around numbers the JS side
+-- keeps; a table the program drops closes its JS half when the Lua GC collects it.
+local fns = ...
+local type, error, select, setmetatable, getmetatable, pcall, tostring = type, error, select, setmetatable, getmetatable, pcall, tostring
+local pack, unpack = table.pack, table.unpack
+
+local open, close, exec, query, prepare, execute, finalize = fns.open, fns.close, fns.exec, fns.query, fns.prepare, fns.execute, fns.finalize
+local cursor, next_row, close_cursor = fns.cursor, fns.next, fns.close_cursor
+local begin, commit, rollback, last_id, changes = fns.begin, fns.commit, fns.rollback, fns.last_id, fns.changes
+
+local M = { _VERSION = '0.1.0', null = require('platform').null }
+
+local DB = {}
+DB.__index = DB
+DB.__name = 'evsqlite.db'
+DB.__gc = function(self) if self._id then close(self._id) end end
+
+local Stmt = {}
+Stmt.__index = Stmt
+Stmt.__name = 'evsqlite.stmt'
+Stmt.__gc = function(self) if self._id then finalize(self._id) end end
+
+local function check_db(self, fname)
+  if getmetatable(self) ~= DB then
+    error("bad argument #1 to '" .. fname .. "' (evsqlite db expected; call it as db:" .. fname .. '(...))', 3)
+  end
+  if not self._id then error('attempt to use a closed database', 3) end
+  return self._id
+end
+
+local function check_sql(sql, fname)
+  if type(sql) ~= 'string' then
+    error("bad argument #1 to '" .. fname .. "' (string expected, got " .. type(sql) .. ')', 3)
+  end
+end
+
+--- syntax: db, err = evsqlite.open([path])
+function M.open(path)
+  if path ~= nil and type(path) ~= 'string' then
+    error("bad argument #1 to 'open' (string or nil expected, got " .. type(path) .. ')', 2)
+  end
+  local id, err = open(path)
+  if not id then return nil, err end
+  return setmetatable({ _id = id }, DB)
+end
+
+--- syntax: ok, err = db:exec(sql)   (one or more statements, no parameters, no rows)
+function DB:exec(sql)
+  local id = check_db(self, 'exec')
+  check_sql(sql, 'exec')
+  return exec(id, sql)
+end
+
+--- syntax: rows, err = db:query(sql, ...)
+function DB:query(sql, ...)
+  local id = check_db(self, 'query')
+  check_sql(sql, 'query')
+  return query(id, sql, ...)
+end
+
+--- syntax: stmt, err = db:prepare(sql)
+function DB:prepare(sql)
+  local id = check_db(self, 'prepare')
+  check_sql(sql, 'prepare')
+  local sid, err = prepare(id, sql)
+  if not sid then return nil, err end
+  return setmetatable({ _id = sid, db = self }, Stmt)
+end
+
+-- Generic-for iterator over a cursor; the 4th value closes the cursor when the loop ends early
+-- (and an iterator dropped outside a for loop is closed when Lua collects it).
+local function finish_cursor(c) if c.id then close_cursor(c.id); c.id = nil end end
+local cursor_closer = { __close = finish_cursor, __gc = finish_cursor }
+
+local function iterate(cid)
+  local closer = setmetatable({ id = cid }, cursor_closer)
+  return function()
+    if not closer.id then return nil end
+    local row, err = next_row(closer.id)
+    if row == nil then
+      closer.id = nil
+      if err then error(err, 2) end
+    end
+    return row
+  end, nil, nil, closer
+end
+
+--- syntax: for row in db:rows(sql, ...) do ... end
+function DB:rows(sql, ...)
+  local id = check_db(self, 'rows')
+  check_sql(sql, 'rows')
+  local cid, err = cursor(id, sql, false, false, ...)
+  if not cid then error(err, 2) end
+  return iterate(cid)
+end
+
+--- syntax: ... = db:transaction(fn)   (fn(db); commits when it returns, rolls back when it raises or returns nil, err)
+function DB:transaction(fn)
+  local id = check_db(self, 'transaction')
+  if type(fn) ~= 'function' then
+    error("bad argument #1 to 'transaction' (function expected, got " .. type(fn) .. ')', 2)
+  end
+  local ok, err = begin(id)
+  if not ok then return nil, err end
+  local r = pack(pcall(fn, self))
+  if not r[1] then
+    rollback(id)
+    return nil, tostring(r[2])
+  end
+  if r[2] == nil and r[3] ~= nil then
+    rollback(id)
+    return nil, r[3]
+  end
+  ok, err = commit(id)
+  if not ok then
+    rollback(id)
+    return nil, err
+  end
+  if r[2] == nil then return true end
+  return unpack(r, 2, r.n)
+end
+
+--- syntax: id = db:last_id()
+function DB:last_id() return last_id(check_db(self, 'last_id')) end
+
+--- syntax: n = db:changes()
+function DB:changes() return changes(check_db(self, 'changes')) end
+
+--- syntax: db:close()
+function DB:close()
+  local id = self._id
+  if id then
+    self._id = nil
+    close(id)
+  end
+  return true
+end
+
+local function check_stmt(self, fname)
+  if getmetatable(self) ~= Stmt then
+    error("bad argument #1 to '" .. fname .. "' (evsqlite stmt expected; call it as stmt:" .. fname .. '(...))', 3)
+  end
+  if not self._id then error('attempt to use a closed statement', 3) end
+  return self._id
+end
+
+--- syntax: rows, err = stmt:execute(...)
+function Stmt:execute(...)
+  return execute(check_stmt(self, 'execute'), ...)
+end
+
+--- syntax: for row in stmt:rows(...) do ... end
+--- (LuaDBI's form too: stmt:execute(...) then stmt:rows([named]): the last execute's parameters;
+--- rows(false) gives each row as a list in column order)
+function Stmt:rows(...)
+  local id = check_stmt(self, 'rows')
+  local n, first = select('#', ...), ...
+  local cid, err
+  if n == 0 or (n == 1 and type(first) == 'boolean') then
+    cid, err = cursor(id, nil, true, first == false)
+  else
+    cid, err = cursor(id, nil, false, false, ...)
+  end
+  if not cid then error(err, 2) end
+  return iterate(cid)
+end
+
+--- syntax: stmt:close()
+function Stmt:close()
+  local id = self._id
+  if id then
+    self._id = nil
+    finalize(id)
+  end
+  return true
+end
+
+return M

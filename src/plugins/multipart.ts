@@ -1,0 +1,100 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import multipart, { type MultipartFile } from '@fastify/multipart'
+import { BodyStream, type Budget } from './body.ts'
+
+/** One part's header as Lua's post_metadata sees it. */
+export interface PartHeader {
+  name: string | undefined
+  fileName: string | undefined
+  contentType: string | undefined
+}
+
+/**
+ * `multipart/form-data` through @fastify/multipart, in our context only: its content-type parser
+ * leaves the body unread, and every part (text fields included) comes as a byte stream, so values
+ * reach Lua byte-exact and the parts can be streamed. The body limit is enforced by our readers
+ * (a file one byte over it is already a 413), so busboy's own limits sit just above it.
+ */
+export async function registerMultipart (fastify: FastifyInstance, bodyLimit: number): Promise<void> {
+  await fastify.register(multipart, {
+    isPartAFile: () => true,
+    limits: { fileSize: bodyLimit + 1, fieldSize: bodyLimit + 1, parts: 1000 }
+  })
+}
+
+/**
+ * A multipart body read part by part, each part chunk by chunk, as Lua asks for them: the parts
+ * iterator of @fastify/multipart, with the current part's stream pulled through a BodyStream that
+ * counts every part against the one body budget.
+ */
+export class MultipartInput {
+  readonly #request: FastifyRequest
+  readonly #budget: Budget
+  #parts: AsyncIterator<MultipartFile> | undefined
+  #current: BodyStream | undefined
+  #done = false
+
+  constructor (request: FastifyRequest, budget: Budget) {
+    this.#request = request
+    this.#budget = budget
+  }
+
+  get started (): boolean { return this.#parts !== undefined }
+  get done (): boolean { return this.#done }
+
+  /** The next part's header (its data is read with chunk() / rest()), or undefined at the end. */
+  async nextPart (): Promise<PartHeader | undefined> {
+    if (this.#done) return undefined
+    const current = this.#current
+    if (current && !current.done) await this.#skip(current)
+    this.#parts ??= this.#request.parts()[Symbol.asyncIterator]() as AsyncIterator<MultipartFile>
+    let step: IteratorResult<MultipartFile>
+    try {
+      step = await this.#parts.next()
+    } catch (err) {
+      throw withStatus(err as Error, 400)
+    }
+    if (step.done) {
+      this.#done = true
+      this.#current = undefined
+      return undefined
+    }
+    const part = step.value
+    this.#current = new BodyStream(part.file, this.#budget)
+    return {
+      name: part.fieldname,
+      fileName: part.filename,
+      // busboy says text/plain when a part has no Content-Type; a text field has none
+      contentType: part.filename === undefined && part.mimetype === 'text/plain' ? undefined : part.mimetype
+    }
+  }
+
+  /** The current part's next chunk, or undefined at its end. */
+  chunk (): Buffer | undefined | Promise<Buffer | undefined> {
+    return this.#current?.next()
+  }
+
+  /** The rest of the current part. */
+  rest (): Promise<Buffer> {
+    return this.#current ? this.#current.readAll() : Promise.resolve(Buffer.alloc(0))
+  }
+
+  /** Let the rest of the request body flow away unparsed. */
+  discard (): void {
+    if (!this.started || this.#done) return
+    this.#done = true
+    const raw = this.#request.raw
+    raw.unpipe()
+    if (!raw.destroyed && !raw.readableEnded) raw.resume()
+  }
+
+  async #skip (current: BodyStream): Promise<void> {
+    while (await current.next() !== undefined);
+  }
+}
+
+function withStatus (err: Error, statusCode: number): Error {
+  const e = err as Error & { statusCode?: number }
+  if (typeof e.statusCode !== 'number') e.statusCode = statusCode
+  return e
+}
