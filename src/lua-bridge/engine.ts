@@ -61,18 +61,21 @@ export class LuaEngine {
   #functionNames: string[] = []
   #pointers: number[] = []
   #closed = false
+  #traced = false
+  readonly #global: number
   /** A JS exception escaped through Lua: the state can no longer be trusted. */
   corrupted = false
 
   static async create (options: EngineOptions = {}): Promise<LuaEngine> {
-    return new LuaEngine(await loadLuaModule(options.freshModule), options)
+    return LuaEngine.#make(await loadLuaModule(options.freshModule), options)
   }
 
-  private constructor (mod: LuaModule, options: EngineOptions) {
+  private constructor (mod: LuaModule, options: EngineOptions, traced = false) {
     this.mod = mod
     this.bytes = new Bytes(mod)
-    if (options.memoryLimit) {
-      this.memory.max = options.memoryLimit
+    this.memory.max = options.memoryLimit ?? 0
+    if (traced) {
+      this.#traced = true
       const alloc = this.#pointer(mod.addFunction(this.#allocate.bind(this), 'iiiii'))
       this.L = mod._lua_newstate(alloc, 0)
     } else {
@@ -80,6 +83,51 @@ export class LuaEngine {
     }
     if (!this.L) throw new Error('lua_newstate failed')
     mod._luaL_openlibs(this.L)
+    // lua_State.l_G: where Lua keeps its byte counts (global_State.totalbytes + GCdebt).
+    this.#global = this.bytes.heap().readUInt32LE(this.L + 16)
+  }
+
+  /**
+   * With a memory cap, Lua allocates through its own C allocator and the scheduler's hook compares
+   * the bytes Lua holds with the cap: routing every allocation through JS (wasmoon's traced
+   * allocator) doubles the cost of allocation-heavy Lua. The bytes are read from global_State,
+   * checked here against collectgarbage('count'); if the layout ever differs, we trace instead.
+   */
+  static #make (mod: LuaModule, options: EngineOptions): LuaEngine {
+    const engine = new LuaEngine(mod, options)
+    if (!options.memoryLimit || engine.#countMatches()) return engine
+    engine.close()
+    return new LuaEngine(mod, options, true)
+  }
+
+  #countMatches (): boolean {
+    const L = this.L
+    try {
+      this.load(L, "return collectgarbage('count') * 1024", '=[evlua] memory check')
+      if (this.mod._lua_pcallk(L, 0, 1, 0, 0, 0) !== LUA_OK) return false
+      const counted = Number(this.toJs(L, -1))
+      return Math.abs(counted - this.memoryUsed()) < 4096
+    } finally {
+      this.mod._lua_settop(L, 0)
+    }
+  }
+
+  /** Bytes Lua holds now, garbage not yet collected included. */
+  memoryUsed (): number {
+    if (this.#traced) return this.memory.used
+    const heap = this.bytes.heap()
+    return heap.readInt32LE(this.#global + 8) + heap.readInt32LE(this.#global + 12)
+  }
+
+  /** Whether the cap is enforced by the allocator itself (else the scheduler's hook watches it). */
+  get tracedAllocations (): boolean { return this.#traced }
+
+  /** A full garbage collection on the main state (no task may be running). */
+  collectGarbage (): void {
+    const L = this.L
+    this.load(L, "collectgarbage('collect')", '=[evlua] gc')
+    this.mod._lua_pcallk(L, 0, 0, 0, 0, 0)
+    this.mod._lua_settop(L, 0)
   }
 
   #allocate (_ud: number, ptr: number, oldSize: number, newSize: number): number {

@@ -82,7 +82,39 @@ let modulePromise: Promise<LuaModule> | undefined
  */
 export function loadLuaModule (fresh = false): Promise<LuaModule> {
   if (fresh || !modulePromise) {
-    modulePromise = new LuaFactory().getLuaModule().then((wasm) => wasm.module as unknown as LuaModule)
+    const previous = modulePromise ?? Promise.resolve(undefined)
+    modulePromise = previous.catch(() => undefined).then(instantiate)
   }
   return modulePromise
+}
+
+/**
+ * wasmoon's module wraps every export in an assertion closure called through `apply` (4x the cost
+ * of the call itself). We keep the module for its helpers (memory views, addFunction) and call the
+ * wasm instance's exports directly; the instance is caught as wasmoon instantiates it.
+ */
+async function instantiate (): Promise<LuaModule> {
+  const original = WebAssembly.instantiate
+  let instance: WebAssembly.Instance | undefined
+  const capture = async function (this: unknown, ...args: unknown[]): Promise<unknown> {
+    const result = await (original as (...a: unknown[]) => Promise<unknown>).apply(this, args)
+    instance = (result as { instance?: WebAssembly.Instance }).instance ?? result as WebAssembly.Instance
+    return result
+  }
+  ;(WebAssembly as { instantiate: unknown }).instantiate = capture
+  let mod: LuaModule
+  try {
+    mod = (await new LuaFactory().getLuaModule()).module as unknown as LuaModule
+  } finally {
+    ;(WebAssembly as { instantiate: unknown }).instantiate = original
+  }
+  const exports = instance?.exports
+  if (!exports) return mod
+  const direct: Record<string, unknown> = Object.create(mod as object)
+  for (const key of Object.keys(mod)) {
+    if (!key.startsWith('_')) continue
+    const raw = exports[key.slice(1)]
+    if (typeof raw === 'function') direct[key] = raw
+  }
+  return direct as unknown as LuaModule
 }

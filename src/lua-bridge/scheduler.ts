@@ -8,7 +8,7 @@ import type { TaskHandle } from './values.ts'
 const PENDING_POINTER = 1
 const THREAD_POOL_MAX = 4096
 
-export type AbortReason = 'cpu' | 'timeout' | 'killed'
+export type AbortReason = 'cpu' | 'timeout' | 'memory' | 'killed'
 
 /** A Lua error raised by a task, with the traceback of where it happened. */
 export class LuaRuntimeError extends Error {
@@ -55,6 +55,8 @@ class Task implements TaskHandle {
   cpu = 0
   sliceStart = 0
   abort: AbortReason | undefined
+  /** The hook found Lua over its memory cap: the scheduler collects garbage and looks again. */
+  memoryCheck = false
   done = false
   endFns: Array<() => void | Promise<void>> | undefined
   resolve!: (results: unknown[]) => void
@@ -245,6 +247,14 @@ export class Scheduler {
       return
     }
     if (status === LUA_YIELD) {
+      if (task.memoryCheck) {
+        // Over the cap, perhaps only with garbage: collect, then stop the task or let it go on.
+        task.memoryCheck = false
+        engine.collectGarbage()
+        if (engine.memoryUsed() > engine.memory.max) this.#abort(task, 'memory', abortMessage('memory'))
+        else this.#resume(task, 0)
+        return
+      }
       if (task.abort) {
         this.#abort(task, task.abort, abortMessage(task.abort))
         return
@@ -316,6 +326,13 @@ export class Scheduler {
   #abort (task: Task, reason: AbortReason, message: string): void {
     if (task.done) return
     this.#waiting.delete(task)
+    if (reason === 'memory') {
+      // Out of memory is a Lua error like Lua's own: a 500 with the traceback of where it ran out.
+      const traceback = this.engine.traceback(task.thread.L)
+      this.#release(task.thread, false)
+      this.#end(task, new LuaRuntimeError(message, traceback, true))
+      return
+    }
     try {
       this.#release(task.thread, false)
     } catch {
@@ -348,8 +365,21 @@ export class Scheduler {
   readonly #hook = (L: number): void => {
     const task = this.#current
     if (!task) return
-    const slice = performance.now() - task.sliceStart
     const mod = this.engine.mod
+    const engine = this.engine
+    if (engine.memory.max > 0 && !task.abort && !engine.tracedAllocations) {
+      const used = engine.memoryUsed()
+      if (used > engine.memory.max) {
+        if (L === task.thread.L && mod._lua_isyieldable(L)) {
+          task.memoryCheck = true
+          mod._lua_yieldk(L, 0, 0, 0)
+          return
+        }
+        // Inside a C call: garbage cannot be told apart here, so only stop a task far over the cap.
+        if (used > 2 * engine.memory.max) task.abort = 'memory'
+      }
+    }
+    const slice = performance.now() - task.sliceStart
     if (!task.abort && (task.cpuBudget === 0 || slice + task.cpu <= task.cpuBudget)) {
       // Within budget: end the slice if it ran long and this is a point where the task can yield.
       if (this.#sliceMs > 0 && slice > this.#sliceMs && L === task.thread.L && mod._lua_isyieldable(L)) {
@@ -383,6 +413,7 @@ export class Scheduler {
 function abortMessage (reason: AbortReason): string {
   if (reason === 'cpu') return 'cpu time limit exceeded'
   if (reason === 'timeout') return 'request time limit exceeded'
+  if (reason === 'memory') return 'not enough memory'
   return 'task was stopped'
 }
 

@@ -16,8 +16,11 @@ for i = 0, 31 do
 end
 escapes['\127'] = '\\u007f'
 
+local find, gsub = string.find, string.gsub
+
 local function quote(s)
-  return '"' .. s:gsub('[%c"\\]', escapes) .. '"'
+  if not find(s, '[%c"\\]') then return '"' .. s .. '"' end
+  return '"' .. gsub(s, '[%c"\\]', escapes) .. '"'
 end
 
 local encode_value
