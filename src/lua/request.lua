@@ -13,8 +13,17 @@ local STREAMED = 0
 
 local parse_urlencoded = forms.parse_urlencoded
 
+-- Fastify has already parsed the query string (natively, faster than Lua can): a name maps to a
+-- string, or to a list when it came more than once.
 local function get_params(req)
-  req.get_params, req.get_params_list = parse_urlencoded((req.query or ''):sub(2))
+  local first, list = {}, {}
+  if req.query ~= '' then
+    for k, v in pairs(fns.query_params(req._id)) do
+      if type(v) == 'table' then first[k], list[k] = v[1], v
+      else first[k], list[k] = v, { v } end
+    end
+  end
+  req.get_params, req.get_params_list = first, list
 end
 
 -- Fields built on first access: most requests never read most of them.

@@ -1,4 +1,5 @@
 import { once } from 'node:events'
+import { parse as parseQuery } from 'node:querystring'
 import { PassThrough } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
@@ -39,6 +40,13 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
     source: luaSource('request.lua'),
     functions: {
       raw_headers: (id: number) => exchanges.get(id).request.raw.rawHeaders,
+      query_params: (id: number) => {
+        const { request } = exchanges.get(id)
+        // A querystring schema makes Fastify coerce values (n=3 → 3): Lua sees the strings as sent.
+        if (request.routeOptions.schema?.querystring === undefined) return request.query
+        const url = request.url
+        return parseQuery(url.slice(url.indexOf('?') + 1))
+      },
       cookies: (id: number) => exchanges.get(id).request.cookies ?? {},
       remote_ip: (id: number) => exchanges.get(id).request.ip,
       alive: (id: number) => exchanges.has(id),
