@@ -242,15 +242,20 @@ local function add_headers(list, headers)
   end
 end
 
+-- Default content types, as codes request.ts maps to the header value (a number crosses to JS
+-- for less than a string).
+local TEXT, JSON = 1, 2
+
 local function body_of(req, body)
   local t = type(body)
-  if t == 'string' then return body, 'text/plain; charset=utf-8' end
-  if t == 'table' then return json.encode(body), 'application/json; charset=utf-8' end
+  if t == 'string' then return body, TEXT end
+  if t == 'table' then return json.encode(body), JSON end
   if body == nil then return nil end
-  return tostring(body), 'text/plain; charset=utf-8'
+  return tostring(body), TEXT
 end
 
--- The response as positional values for JS: status, body, default content type, header list.
+-- The response as positional values for JS: status, body, default content type code, header list
+-- (nil when there is none).
 local function respond(req, first, ...)
   local n = select('#', ...)
   forms.finish(req)
@@ -260,9 +265,13 @@ local function respond(req, first, ...)
   end
   req._finished = true
   local headers = req._headers
+  if headers[1] == nil then headers = nil end
   if type(first) == 'number' then
     local body, extra = ...
-    if type(extra) == 'table' then add_headers(headers, extra) end
+    if type(extra) == 'table' then
+      headers = headers or req._headers
+      add_headers(headers, extra)
+    end
     local b, ct = body_of(req, body)
     return first, b, ct, headers
   end

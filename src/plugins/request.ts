@@ -12,6 +12,8 @@ import formsPlugin, { bodyKind } from './forms.ts'
 
 /** What the dispatcher returns when the handler streamed its response itself. */
 const STREAMED = 0
+/** request.lua's default content type codes. */
+const CONTENT_TYPES = ['', 'text/plain; charset=utf-8', 'application/json; charset=utf-8']
 
 export type LuaRouteHandler = (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply>
 
@@ -47,7 +49,10 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
         const url = request.url
         return parseQuery(url.slice(url.indexOf('?') + 1))
       },
-      cookies: (id: number) => exchanges.get(id).request.cookies ?? {},
+      cookies: (id: number) => {
+        const { request } = exchanges.get(id)
+        return request.cookies ?? fastify.parseCookie(request.headers.cookie ?? '')
+      },
       remote_ip: (id: number) => exchanges.get(id).request.ip,
       alive: (id: number) => exchanges.has(id),
       start: (id: number, status: number, headers: unknown) => {
@@ -96,8 +101,8 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
           refs.dispatch, [routeId, id, request.method, path, query, params, bodyKind(request)], { cpuTimeoutMs, wallTimeoutMs })
         if (status === STREAMED) return reply
         reply.code(status as number)
-        applyHeaders(reply, headers)
-        if (contentType && !reply.hasHeader('content-type')) reply.type(contentType as string)
+        if (headers !== undefined) applyHeaders(reply, headers)
+        if (contentType !== undefined && !reply.hasHeader('content-type')) reply.type(CONTENT_TYPES[contentType as number])
         return reply.send(body ?? (status === 204 ? undefined : ''))
       } catch (err) {
         const ex = exchanges.get(id)
