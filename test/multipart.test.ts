@@ -149,3 +149,32 @@ test('many requests on one keep-alive connection, mixed forms', async (t) => {
     assert.deepEqual(got.lengths.file, [i * 1000])
   }
 })
+
+test('inside a host app that registers @fastify/multipart and @fastify/cookie itself', async (t) => {
+  const { default: Fastify } = await import('fastify')
+  const { default: multipart } = await import('@fastify/multipart')
+  const { default: cookie } = await import('@fastify/cookie')
+  const { default: evlua } = await import('../src/index.ts')
+  const app = Fastify()
+  t.after(() => app.close())
+  await app.register(multipart)
+  await app.register(cookie)
+  app.post('/js', async (request) => {
+    const file = await request.file()
+    return { name: file?.filename, size: (await file!.toBuffer()).length }
+  })
+  await app.register(evlua, { dir: APP, prefix: '/lua', config: { log: { level: 'silent' } } })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
+  const form = (): FormData => {
+    const fd = new FormData()
+    fd.append('name', 'host')
+    fd.append('file', new Blob(['abc']), 'a.txt')
+    return fd
+  }
+  assert.deepEqual(await (await fetch(`${base}/js`, { method: 'POST', body: form() })).json(), { name: 'a.txt', size: 3 })
+  const lua = await (await fetch(`${base}/lua/form/echo`, { method: 'POST', body: form() })).json()
+  assert.deepEqual(lua.params, { name: 'host', file: 'abc' })
+  const cookies = await (await fetch(`${base}/lua/cookies`, { headers: { cookie: 'a=1' } })).json()
+  assert.deepEqual(cookies.cookies, { a: '1' })
+})

@@ -150,6 +150,16 @@ end
 
 local function process_multipart(req, store)
   local id = req._id
+  if not rawget(req, '_streamers') and not rawget(req, '_patterns') then
+    -- nothing to stream: the whole form in one call (file names and types are false when absent)
+    local n, names, values, file_names, types = fns.read_form(id)
+    check(n, names)
+    for i = 1, n do
+      local name = names[i]
+      store(name, values[i], { field_name = name, file_name = file_names[i] or nil, content_type = types[i] or nil })
+    end
+    return
+  end
   while true do
     local more, name, file_name, content_type = fns.next_part(id)
     if not more then check(nil, name); break end

@@ -17,7 +17,14 @@ local parse_urlencoded = forms.parse_urlencoded
 -- string, or to a list when it came more than once.
 local function get_params(req)
   local first, list = {}, {}
-  if req.query ~= '' then
+  local query = req.query
+  -- an escaped non-ASCII byte (%80-%FF) may not be valid UTF-8, which JS strings cannot carry:
+  -- then Lua decodes the query itself, byte for byte
+  if query:find('%%[89A-Fa-f]%x') then
+    req.get_params, req.get_params_list = parse_urlencoded(query:sub(2))
+    return
+  end
+  if query ~= '' then
     for k, v in pairs(fns.query_params(req._id)) do
       if type(v) == 'table' then first[k], list[k] = v[1], v
       else first[k], list[k] = v, { v } end
@@ -314,5 +321,5 @@ end
 M.set_status, M.add_header, M.start, M.write, M.check_open = set_status, add_header, start, write, check_open
 
 M.parse_urlencoded = parse_urlencoded
-M.url_decode = url_decode
+M.url_decode = forms.url_decode
 return M

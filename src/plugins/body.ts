@@ -34,21 +34,19 @@ export interface ChunkSource {
  * before the handler unless Fastify must validate it (a route with a `body` schema: then it is read
  * here, and JSON is parsed). Only this plugin's context changes: the host app's JS routes keep
  * their own parsers. A declared Content-Length over the route's body limit is a 413 before any of
- * the body is read, as in Fastify.
+ * the body is read, as in Fastify (multipart bodies too: @fastify/multipart's parser is not used).
  */
 export function bodyParsers (fastify: FastifyInstance): void {
   fastify.decorateRequest('evluaRawBody', undefined)
   fastify.decorateRequest('evluaPayload', undefined)
   fastify.removeAllContentTypeParsers()
-  fastify.addHook('preParsing', (request, _reply, payload, done) => {
+  // every body of every content type (multipart included) comes here, and only requests with a body
+  fastify.addContentTypeParser('*', (request, payload, done) => {
     const declared = request.headers['content-length']
     if (declared !== undefined && Number(declared) > request.routeOptions.bodyLimit) {
-      done(new FST_ERR_CTP_BODY_TOO_LARGE())
+      done(new FST_ERR_CTP_BODY_TOO_LARGE(), undefined)
       return
     }
-    done(null, payload)
-  })
-  fastify.addContentTypeParser('*', (request, payload, done) => {
     if (!request.routeOptions.schema?.body) {
       request.evluaPayload = payload
       done(null, undefined)
@@ -102,10 +100,7 @@ export class BodyStream implements ChunkSource {
     if (this.#error) throw this.#error
     if (this.#done) return undefined
     const stream = this.#stream
-    if (!this.#started) {
-      this.#started = true
-      stream.on('error', (err) => { this.#error ??= Object.assign(err, { statusCode: 400 }) })
-    }
+    this.#watch()
     const chunk = stream.read() as Buffer | null
     if (chunk !== null) return this.#count(chunk)
     if (stream.readableEnded) return this.#end()
@@ -129,10 +124,53 @@ export class BodyStream implements ChunkSource {
     })
   }
 
-  async readAll (): Promise<Buffer> {
+  /** The rest in one buffer: the stream flows into it (no per-chunk promise), the budget still counts. */
+  readAll (): Promise<Buffer> {
+    if (this.#error) return Promise.reject(this.#error)
+    if (this.#done) return Promise.resolve(Buffer.alloc(0))
+    this.#watch()
+    const stream = this.#stream
     const chunks: Buffer[] = []
-    for (let chunk = await this.next(); chunk !== undefined; chunk = await this.next()) chunks.push(chunk)
-    return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)
+    for (let c = stream.read() as Buffer | null; c !== null; c = stream.read() as Buffer | null) {
+      try {
+        chunks.push(this.#count(c))
+      } catch (err) {
+        return Promise.reject(err)
+      }
+    }
+    return new Promise((resolve, reject) => {
+      const cleanup = (): void => {
+        stream.off('data', onData)
+        stream.off('end', onEnd)
+        stream.off('error', onError)
+        stream.off('close', onClose)
+      }
+      const fail = (err: Error): void => { cleanup(); reject(this.#fail(err)) }
+      const onData = (chunk: Buffer): void => {
+        this.#budget.left -= chunk.length
+        if (this.#budget.left < 0) fail(new FST_ERR_CTP_BODY_TOO_LARGE())
+        else chunks.push(chunk)
+      }
+      const onEnd = (): void => {
+        cleanup()
+        try {
+          this.#end()
+        } catch (err) {
+          reject(err as Error)
+          return
+        }
+        resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks))
+      }
+      const onError = (err: Error): void => { fail(Object.assign(err, { statusCode: 400 })) }
+      const onClose = (): void => { if (!stream.readableEnded) fail(aborted()) }
+      if (stream.readableEnded) { onEnd(); return }
+      if (stream.destroyed) { fail(aborted()); return }
+      stream.on('data', onData)
+      stream.on('end', onEnd)
+      stream.on('error', onError)
+      stream.on('close', onClose)
+      stream.resume()
+    })
   }
 
   discard (): void {
@@ -140,6 +178,13 @@ export class BodyStream implements ChunkSource {
     this.#done = true
     const stream = this.#stream
     if (!stream.destroyed && !stream.readableEnded) stream.resume()
+  }
+
+  /** Once reading starts: remember a stream error (and never leave one unhandled). */
+  #watch (): void {
+    if (this.#started) return
+    this.#started = true
+    this.#stream.on('error', (err) => { this.#error ??= Object.assign(err, { statusCode: 400 }) })
   }
 
   #count (chunk: Buffer): Buffer {

@@ -10,12 +10,16 @@ import { MultipartInput, registerMultipart } from './multipart.ts'
 export type BodyKind = 'none' | 'raw' | 'form' | 'multipart'
 
 const URLENCODED = /^application\/x-www-form-urlencoded\s*(?:;|$)/i
+const MULTIPART = /^multipart\/form-data\s*(?:;|$)/i
 
 /** The kind of body a request carries (passed to Lua with the request line). */
 export function bodyKind (request: FastifyRequest): BodyKind {
-  if (request.isMultipart?.()) return 'multipart'
-  if (request.evluaPayload === undefined && request.evluaRawBody === undefined) return 'none'
-  return URLENCODED.test(request.headers['content-type'] ?? '') ? 'form' : 'raw'
+  const buffered = request.evluaRawBody !== undefined
+  if (request.evluaPayload === undefined && !buffered) return 'none'
+  const type = request.headers['content-type'] ?? ''
+  // a multipart body that was read for schema validation can only be raw bytes
+  if (MULTIPART.test(type)) return buffered ? 'raw' : 'multipart'
+  return URLENCODED.test(type) ? 'form' : 'raw'
 }
 
 /** One request body as Lua reads it: raw chunks, or multipart parts. */
@@ -74,8 +78,8 @@ export interface FormsOptions { exchanges: Exchanges }
  * multipart parts chunk by chunk; each call that has to wait suspends only the calling coroutine.
  */
 async function formsPlugin (fastify: FastifyInstance, { exchanges }: FormsOptions): Promise<void> {
-  const { runtime, config } = fastify.evlua
-  if (!process.env.EVLUA_NO_MP) await registerMultipart(fastify, config.http.body_limit)
+  const { runtime } = fastify.evlua
+  await registerMultipart(fastify)
 
   const input = (id: number): RequestInput => {
     const ex = exchanges.get(id)
@@ -106,7 +110,26 @@ async function formsPlugin (fastify: FastifyInstance, { exchanges }: FormsOption
         })
       },
       part_chunk: (id: number) => { const i = input(id); return i.guard(() => i.multipart.chunk()) },
-      part_rest: (id: number) => { const i = input(id); return i.guard(() => i.multipart.rest()) }
+      part_rest: (id: number) => { const i = input(id); return i.guard(() => i.multipart.rest()) },
+      // the whole form in one call (no stream handlers): count, then names, values, file names, types
+      read_form: (id: number) => {
+        const i = input(id)
+        return i.guard(async () => {
+          const names: unknown[] = []
+          const values: Buffer[] = []
+          const fileNames: unknown[] = []
+          const types: unknown[] = []
+          for (let part = await i.multipart.nextPart(); part; part = await i.multipart.nextPart()) {
+            const value = await i.multipart.rest()
+            if (part.name === undefined) continue
+            names.push(part.name)
+            values.push(value)
+            fileNames.push(part.fileName ?? false)
+            types.push(part.contentType ?? false)
+          }
+          return multi(names.length, names, values, fileNames, types)
+        })
+      }
     }
   })
 }

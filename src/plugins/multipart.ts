@@ -10,16 +10,38 @@ export interface PartHeader {
 }
 
 /**
- * `multipart/form-data` through @fastify/multipart, in our context only: its content-type parser
- * leaves the body unread, and every part (text fields included) comes as a byte stream, so values
- * reach Lua byte-exact and the parts can be streamed. The body limit is enforced by our readers
- * (a file one byte over it is already a 413), so busboy's own limits sit just above it.
+ * `multipart/form-data` through @fastify/multipart's parts iterator. Every part (text fields
+ * included) comes as a byte stream, so values reach Lua byte-exact and can be streamed. The body
+ * limit is enforced by our readers (a file one byte over it is already a 413), so busboy's own limits
+ * sit just above it (passed with each parts() call, so a host app's own registration works too).
+ *
+ * Only the request decorators are taken: the plugin function is applied to a narrow view of our
+ * instance that drops its content-type parser (our lazy '*' parser leaves every body unread anyway,
+ * see body.ts) and its two hooks, which only clean up the temp files of `saveRequestFiles()`, which
+ * evlua never calls, and would cost every Lua request an async onRequest and onResponse hook. Any
+ * other use of the instance a future version makes fails loudly at start-up. When the host app has
+ * registered @fastify/multipart itself, its decorators are inherited and nothing is added.
  */
-export async function registerMultipart (fastify: FastifyInstance, bodyLimit: number): Promise<void> {
-  await fastify.register(multipart, {
+export async function registerMultipart (fastify: FastifyInstance): Promise<void> {
+  if (fastify.hasRequestDecorator('parts')) return
+  const host = {
+    initialConfig: fastify.initialConfig,
+    addHook: () => host,
+    addContentTypeParser: () => host,
+    decorate: fastify.decorate.bind(fastify),
+    decorateRequest: fastify.decorateRequest.bind(fastify),
+    hasRequestDecorator: fastify.hasRequestDecorator.bind(fastify)
+  }
+  const plugin = (multipart as unknown as { default: (f: unknown, o: unknown, done: (err?: Error) => void) => void }).default
+  await new Promise<void>((resolve, reject) => { plugin(host, {}, (err) => { if (err) reject(err); else resolve() }) })
+}
+
+/** busboy's options for one body: every part a stream, limits just above the body limit. */
+function partsOptions (bodyLimit: number): Record<string, unknown> {
+  return {
     isPartAFile: () => true,
     limits: { fileSize: bodyLimit + 1, fieldSize: bodyLimit + 1, parts: 1000 }
-  })
+  }
 }
 
 /**
@@ -47,7 +69,7 @@ export class MultipartInput {
     if (this.#done) return undefined
     const current = this.#current
     if (current && !current.done) await this.#skip(current)
-    this.#parts ??= this.#request.parts()[Symbol.asyncIterator]() as AsyncIterator<MultipartFile>
+    this.#parts ??= this.#start()
     let step: IteratorResult<MultipartFile>
     try {
       step = await this.#parts.next()
@@ -86,6 +108,13 @@ export class MultipartInput {
     const raw = this.#request.raw
     raw.unpipe()
     if (!raw.destroyed && !raw.readableEnded) raw.resume()
+  }
+
+  #start (): AsyncIterator<MultipartFile> {
+    const request = this.#request
+    // the multipart content-type parser that would set this flag is not used (see registerMultipart)
+    if (!request.isMultipart()) request.isMultipart = () => true
+    return request.parts(partsOptions(request.routeOptions.bodyLimit))[Symbol.asyncIterator]() as AsyncIterator<MultipartFile>
   }
 
   async #skip (current: BodyStream): Promise<void> {
