@@ -44,11 +44,21 @@ export async function fastifyOptions (config: EvluaConfig): Promise<FastifyServe
   }
   if (https.key !== null && https.cert !== null) {
     const [key, cert] = await Promise.all([readPem('key', https.key), readPem('cert', https.cert)])
-    options.https = { key, cert, maxHeaderSize: http.header_size_limit }
+    options.https = { key, cert, ...nodeServerOptions(http) }
   } else {
-    options.http = { maxHeaderSize: http.header_size_limit }
+    options.http = nodeServerOptions(http)
   }
   return options
+}
+
+/**
+ * Node checks request and header timeouts every 30 s by default: check often enough that a
+ * slow client is cut off close to the configured time.
+ */
+function nodeServerOptions (http: EvluaConfig['http']): { maxHeaderSize: number, connectionsCheckingInterval: number } {
+  const timeout = http.request_timeout_ms
+  const interval = timeout > 0 ? Math.min(30000, Math.max(250, Math.floor(timeout / 4))) : 30000
+  return { maxHeaderSize: http.header_size_limit, connectionsCheckingInterval: interval }
 }
 
 /**
