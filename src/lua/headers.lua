@@ -1,63 +1,72 @@
--- Moonbridge's header views, each built from the raw header list only when first read.
-local setmetatable, rawget, rawset, pairs, ipairs, type, concat, lower =
-  setmetatable, rawget, rawset, pairs, ipairs, type, table.concat, string.lower
+-- Moonbridge's header views (headers, headers_value, headers_csv_string, headers_csv_table,
+-- headers_flags). Each view looks a name up only when it is read (one call to JS for that name);
+-- pairs() over a view fills it with every header.
+local setmetatable, rawget, rawset, pairs, ipairs, next, type, concat, lower =
+  setmetatable, rawget, rawset, pairs, ipairs, next, type, table.concat, string.lower
 
 local ci_mt = { __index = function(t, k) if type(k) == 'string' then return rawget(t, lower(k)) end end }
 local function ci_table() return setmetatable({}, ci_mt) end
 
 local H = { ci_table = ci_table }
 
---- name → list of values, one per header line (case-insensitive). raw is { name, value, ... }.
-function H.headers(raw)
-  local headers = ci_table()
+--- name → list of values, one per header line (lowercase names). raw is { name, value, ... }.
+function H.lists(raw)
+  local lists = {}
   for i = 1, #raw, 2 do
     local name = lower(raw[i])
-    local list = rawget(headers, name)
-    if not list then list = {}; rawset(headers, name, list) end
+    local list = lists[name]
+    if not list then list = {}; lists[name] = list end
     list[#list + 1] = raw[i + 1]
   end
-  return headers
+  return lists
 end
 
---- name → the value, or false when the header came more than once.
-function H.value(headers)
-  local out = ci_table()
-  for name, list in pairs(headers) do rawset(out, name, #list == 1 and list[1]) end
-  return out
-end
-
---- name → all values joined with ", ".
-function H.csv_string(headers)
-  local out = ci_table()
-  for name, list in pairs(headers) do rawset(out, name, concat(list, ', ')) end
-  return out
-end
-
---- name → every comma-separated item of every line.
-function H.csv_table(headers)
-  local out = ci_table()
-  for name, list in pairs(headers) do
-    local items = {}
-    for _, v in ipairs(list) do
-      for item in v:gmatch('[^,]+') do
-        item = item:match('^%s*(.-)%s*$')
-        if item ~= '' then items[#items + 1] = item end
-      end
+local function csv_items(list)
+  local items = {}
+  for _, v in ipairs(list) do
+    for item in v:gmatch('[^,]+') do
+      item = item:match('^%s*(.-)%s*$')
+      if item ~= '' then items[#items + 1] = item end
     end
-    rawset(out, name, items)
   end
-  return out
+  return items
 end
 
---- name → (item → true), items compared case-insensitively.
-function H.flags(csv_table)
-  local out = ci_table()
-  for name, items in pairs(csv_table) do
+-- What each view holds for a header, from the list of its values.
+local derive = {
+  headers = function(list) return list end,
+  value = function(list) return #list == 1 and list[1] end,
+  csv_string = function(list) return concat(list, ', ') end,
+  csv_table = csv_items,
+  flags = function(list)
     local f = ci_table()
-    for _, item in ipairs(items) do rawset(f, lower(item), true) end
-    rawset(out, name, f)
-  end
-  return out
+    for _, item in ipairs(csv_items(list)) do rawset(f, lower(item), true) end
+    return f
+  end,
+}
+
+--- A case-insensitive view: lookup(name) → list of values or nil; all() → name → list.
+function H.view(kind, lookup, all)
+  local make = derive[kind]
+  return setmetatable({}, {
+    __index = function(t, k)
+      if type(k) ~= 'string' then return nil end
+      local name = lower(k)
+      local v = rawget(t, name)
+      if v ~= nil then return v end
+      local list = lookup(name)
+      if not list then return nil end
+      v = make(list)
+      rawset(t, name, v)
+      return v
+    end,
+    __pairs = function(t)
+      for name, list in pairs(all()) do
+        if rawget(t, name) == nil then rawset(t, name, make(list)) end
+      end
+      return next, t, nil
+    end,
+  })
 end
 
 return H

@@ -33,13 +33,26 @@ local function get_params(req)
   req.get_params, req.get_params_list = first, list
 end
 
+-- One header view of the request: each name is fetched from JS when first read.
+local function header_view(req, kind)
+  local id = req._id
+  return H.view(kind, function(name) return fns.header_values(id, name) end, function()
+    local all = rawget(req, '_all_headers')
+    if not all then
+      all = H.lists(fns.raw_headers(id))
+      rawset(req, '_all_headers', all)
+    end
+    return all
+  end)
+end
+
 -- Fields built on first access: most requests never read most of them.
 local lazy = {
-  headers = function(req) req.headers = H.headers(fns.raw_headers(req._id)) end,
-  headers_value = function(req) req.headers_value = H.value(req.headers) end,
-  headers_csv_string = function(req) req.headers_csv_string = H.csv_string(req.headers) end,
-  headers_csv_table = function(req) req.headers_csv_table = H.csv_table(req.headers) end,
-  headers_flags = function(req) req.headers_flags = H.flags(req.headers_csv_table) end,
+  headers = function(req) req.headers = header_view(req, 'headers') end,
+  headers_value = function(req) req.headers_value = header_view(req, 'value') end,
+  headers_csv_string = function(req) req.headers_csv_string = header_view(req, 'csv_string') end,
+  headers_csv_table = function(req) req.headers_csv_table = header_view(req, 'csv_table') end,
+  headers_flags = function(req) req.headers_flags = header_view(req, 'flags') end,
   get_params = get_params, get_params_list = get_params,
   post_params = forms.process, post_params_list = forms.process,
   post_metadata = forms.process, post_metadata_list = forms.process,

@@ -42,6 +42,7 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
     source: luaSource('request.lua'),
     functions: {
       raw_headers: (id: number) => exchanges.get(id).request.raw.rawHeaders,
+      header_values: (id: number, name: string) => headerValues(exchanges.get(id).request.raw.rawHeaders, name),
       query_params: (id: number) => {
         const { request } = exchanges.get(id)
         // A querystring schema makes Fastify coerce values (n=3 → 3): Lua sees the strings as sent.
@@ -141,6 +142,16 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
 
   const bridge: RequestBridge = { handler, exchanges, refs }
   fastify.decorate('evluaRequests', bridge)
+}
+
+/** The values of one header (name in lowercase), in the order sent; undefined when absent. */
+function headerValues (raw: string[], name: string): string[] | undefined {
+  let out: string[] | undefined
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]
+    if (n.length === name.length && n.toLowerCase() === name) (out ??= []).push(raw[i + 1])
+  }
+  return out
 }
 
 export default fp(requestPlugin, { name: 'evlua-request', fastify: '5.x', dependencies: ['evlua-platform'] })
