@@ -1,7 +1,7 @@
 // What a handler returns becomes the response (API.md section 3, the table of return conventions).
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { luaApp } from './helpers/evlua.ts'
+import { luaApp, runLua } from './helpers/evlua.ts'
 
 const TEXT = 'text/plain; charset=utf-8'
 const JSON_TYPE = 'application/json; charset=utf-8'
@@ -100,5 +100,42 @@ test('`nil, err` is a 500 naming the error; a table JSON cannot encode is a 500;
   assert.equal(unencodable.statusCode, 500)
   assert.match(unencodable.json().message, /cannot encode a value of type function/)
 
+  assert.equal((await app.inject({ url: '/ok' })).body, 'still serving')
+})
+
+test('a table body is encoded as json.encode would: integers exact, floats, null, nesting, escapes', async (t) => {
+  const { app, evlua } = await luaApp(t, 'responses')
+  const r = await app.inject({ url: '/table_values' })
+  assert.equal(r.statusCode, 200)
+  assert.equal(r.headers['content-type'], JSON_TYPE)
+  assert.match(r.body, /"big":9223372036854775807/)
+  assert.match(r.body, /"small":-9223372036854775808/)
+  const body = r.json()
+  assert.equal(body.float, 0.30000000000000004)
+  assert.equal(body.whole_float, 2)
+  assert.equal(body.null, null)
+  assert.deepEqual(body.nested, [{ a: { b: ['c'] } }])
+  assert.equal(body.utf8, 'héllo ✓')
+  assert.equal(body.quote, 'a"b\\c\n')
+  assert.deepEqual(body.keys, { 10: 'ten', 20: 'twenty' })
+  assert.deepEqual(body.empty, {})
+  // the same text Lua's json.encode gives for the same table, key order aside
+  const [luaText] = await runLua(evlua, `local json = require 'json'
+    return json.encode({ big = math.maxinteger, float = 0.1 + 0.2, quote = 'a"b\\\\c\\n' })`)
+  assert.deepEqual(JSON.parse(luaText as string), { big: 9223372036854775807, float: 0.30000000000000004, quote: 'a"b\\c\n' })
+})
+
+test('a table body with bytes that are not UTF-8 keeps them exact; what JSON cannot hold is a 500', async (t) => {
+  const { app } = await luaApp(t, 'responses')
+  const bytes = await app.inject({ url: '/table_values?kind=bytes' })
+  assert.equal(bytes.statusCode, 200)
+  assert.ok(bytes.rawPayload.includes(Buffer.from([0x22, 0xff])), 'byte 0xff sent as it is')
+  assert.ok(bytes.rawPayload.includes(Buffer.from('\\u0000')), 'NUL escaped')
+  assert.ok(bytes.rawPayload.includes(Buffer.from([0x80, 0x22])), 'byte 0x80 sent as it is')
+  for (const kind of ['nan', 'inf', 'nested_function']) {
+    const r = await app.inject({ url: `/table_values?kind=${kind}` })
+    assert.equal(r.statusCode, 500, kind)
+    assert.match(r.json().message, /cannot/, kind)
+  }
   assert.equal((await app.inject({ url: '/ok' })).body, 'still serving')
 })

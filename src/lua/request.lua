@@ -264,12 +264,13 @@ end
 
 -- Default content types, as codes request.ts maps to the header value (a number crosses to JS
 -- for less than a string).
-local TEXT, JSON = 1, 2
+-- A table body goes to JS as it is (JS encodes it natively, as json.encode would).
+local TEXT, JSON_TABLE = 1, 3
 
 local function body_of(req, body)
   local t = type(body)
   if t == 'string' then return body, TEXT end
-  if t == 'table' then return json.encode(body), JSON end
+  if t == 'table' then return body, JSON_TABLE end
   if body == nil then return nil end
   return tostring(body), TEXT
 end

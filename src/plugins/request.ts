@@ -8,12 +8,14 @@ import { LuaRuntimeError, TaskAbortedError } from '../lua-bridge/scheduler.ts'
 import { multi } from '../lua-bridge/values.ts'
 import { EVLUA_ERR_ENGINE, EVLUA_ERR_LUA_RUNTIME, EVLUA_ERR_LUA_CPU_TIMEOUT, EVLUA_ERR_LUA_REQUEST_TIMEOUT } from '../errors.ts'
 import { Exchanges, applyHeaders } from './exchange.ts'
+import { JsonBodyError, encodeTableBody } from './json-body.ts'
 import formsPlugin, { bodyKind } from './forms.ts'
 
 /** What the dispatcher returns when the handler streamed its response itself. */
 const STREAMED = 0
 /** request.lua's default content type codes. */
-const CONTENT_TYPES = ['', 'text/plain; charset=utf-8', 'application/json; charset=utf-8']
+const CONTENT_TYPES = ['', 'text/plain; charset=utf-8', 'application/json; charset=utf-8', 'application/json; charset=utf-8']
+const JSON_TABLE = 3
 
 export type LuaRouteHandler = (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply>
 
@@ -74,11 +76,14 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
     }
   })
 
-  const refs = { dispatch: 0, loadRoute: 0 }
+  const refs = { dispatch: 0, loadRoute: 0, jsonEncode: 0 }
   runtime.onBoot((rt) => {
     const mod = rt.callMain(rt.internal('require'), ['evlua.request'])
     refs.dispatch = rt.field(mod, 'dispatch')
     refs.loadRoute = rt.field(mod, 'load_route')
+    const json = rt.callMain(rt.internal('require'), ['json'])
+    refs.jsonEncode = rt.field(json, 'encode')
+    rt.engine.unref(json)
     rt.engine.unref(mod)
   })
 
@@ -104,6 +109,7 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
         reply.code(status as number)
         if (headers !== undefined) applyHeaders(reply, headers)
         if (contentType !== undefined && !reply.hasHeader('content-type')) reply.type(CONTENT_TYPES[contentType as number])
+        if (contentType === JSON_TABLE) return reply.send(tableBody(body))
         return reply.send(body ?? (status === 204 ? undefined : ''))
       } catch (err) {
         const ex = exchanges.get(id)
@@ -122,6 +128,19 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
         exchanges.close(id)
       }
     }
+  }
+
+  /** A table body as JSON text; bytes that are not UTF-8 go through Lua's json.encode to stay exact. */
+  function tableBody (table: unknown): string | Buffer {
+    let text: string | undefined
+    try {
+      text = encodeTableBody(table)
+    } catch (err) {
+      if (err instanceof JsonBodyError) throw new EVLUA_ERR_LUA_RUNTIME(`cannot send the returned table as JSON: ${err.message}`)
+      throw err
+    }
+    if (text !== undefined) return text
+    return runtime.callMainMulti(refs.jsonEncode, [table], 1)[0] as string | Buffer
   }
 
   function httpError (err: unknown, stream: PassThrough | undefined): Error {
