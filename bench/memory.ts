@@ -12,7 +12,7 @@
  *   twin     the same N requests to a plain-Fastify handler awaiting a timer: Fastify's own share.
  * Memory is read after a full GC (JS and Lua) before the tasks start and while all N are suspended;
  * the report gives bytes per suspended request for each part of process.memoryUsage() and for the
- * Lua heap (engine.memory.used, counted only when the memory cap is on: its allocator reports sizes).
+ * Lua heap (collectgarbage('count') after a full Lua collection: live Lua objects only).
  * evlua's own share of a request is lua − twin.
  */
 import { spawnSync } from 'node:child_process'
@@ -70,11 +70,7 @@ async function childRuntime (): Promise<ChildResult> {
   rt.define({ name: 'memwait', functions: { wait: () => gate } })
   const mod = rt.callMain(rt.internal('require'), ['memwait'])
   const fn = rt.field(mod, 'wait')
-  const luaGc = (): number => {
-    const before = rt.engine.memory.used
-    rt.engine.unref(rt.engine.runMain('collectgarbage("collect") collectgarbage("collect")', '=gc'))
-    return before - rt.engine.memory.used
-  }
+  const luaGc = (): number => luaCollect(rt.engine as unknown as EngineLike)
   // warm-up: a small round (small, so the thread pool holds few idle coroutines when we measure)
   closeGate()
   const warm = Array.from({ length: WARM }, () => rt.run(fn, []))
@@ -82,14 +78,14 @@ async function childRuntime (): Promise<ChildResult> {
   await Promise.all(warm)
   closeGate()
   await fullGc(); luaGc()
-  const before = snapshot(rt.engine)
+  const before = snapshot(rt.engine as unknown as EngineLike)
   const done: Array<Promise<unknown>> = []
   for (let i = 0; i < N; i++) done.push(rt.run(fn, []))
   await new Promise((resolve) => setImmediate(resolve))
   const suspended = rt.scheduler.active
   const garbage = luaGc()
   await fullGc()
-  const during = snapshot(rt.engine)
+  const during = snapshot(rt.engine as unknown as EngineLike)
   open()
   await Promise.all(done)
   return { kind: 'runtime', n: N, suspended, before, during, luaGarbage: garbage }
@@ -99,7 +95,7 @@ async function childHttp (kind: 'lua' | 'twin'): Promise<ChildResult> {
   const { default: Fastify } = await import('fastify')
   const app = Fastify({ logger: false })
   let active = 0
-  let engine: { memory: { used: number }, runMain: (s: string, c: string) => number, unref: (r: number) => void } | undefined
+  let engine: EngineLike | undefined
   if (kind === 'lua') {
     const { default: evlua } = await import('../src/index.ts')
     const { default: fp } = await import('fastify-plugin')
@@ -114,13 +110,8 @@ async function childHttp (kind: 'lua' | 'twin'): Promise<ChildResult> {
     })
   }
   await app.ready()
-  if (kind === 'lua') engine = app.evlua.runtime.engine
-  const luaGc = (): number => {
-    if (!engine) return 0
-    const before = engine.memory.used
-    engine.unref(engine.runMain('collectgarbage("collect") collectgarbage("collect")', '=gc'))
-    return before - engine.memory.used
-  }
+  if (kind === 'lua') engine = app.evlua.runtime.engine as unknown as EngineLike
+  const luaGc = (): number => engine ? luaCollect(engine) : 0
   const suspendedNow = (): number => kind === 'lua' ? app.evlua.runtime.scheduler.active : active
   // warm-up: a few short requests (few: the thread pool keeps a coroutine per concurrent one)
   for (let i = 0; i < 4; i++) await Promise.all(Array.from({ length: WARM }, () => app.inject('/hold?s=0')))
@@ -138,16 +129,41 @@ async function childHttp (kind: 'lua' | 'twin'): Promise<ChildResult> {
   return { kind, n: N, suspended, before, during, luaGarbage: garbage }
 }
 
-function snapshot (engine?: { memory: { used: number }, mod?: { HEAPU8: Uint8Array } }): Snapshot {
+interface EngineLike {
+  mod: { HEAPU8: Uint8Array, _lua_settop: (L: number, i: number) => void }
+  L: number
+  runMain: (source: string, chunk: string) => number
+  unref: (ref: number) => void
+  pushRef: (L: number, ref: number) => void
+  toJs: (L: number, i: number) => unknown
+}
+
+/** Bytes Lua holds (collectgarbage('count'): works whatever the engine's own accounting). */
+function luaBytes (engine: EngineLike): number {
+  const ref = engine.runMain("return collectgarbage('count') * 1024", '=count')
+  engine.pushRef(engine.L, ref)
+  const n = Number(engine.toJs(engine.L, -1))
+  engine.mod._lua_settop(engine.L, 0)
+  engine.unref(ref)
+  return n
+}
+
+function luaCollect (engine: EngineLike): number {
+  const before = luaBytes(engine)
+  engine.unref(engine.runMain('collectgarbage("collect") collectgarbage("collect")', '=gc'))
+  return before - luaBytes(engine)
+}
+
+function snapshot (engine?: EngineLike): Snapshot {
   const m = process.memoryUsage()
-  const mod = (engine as { mod?: { HEAPU8: Uint8Array } } | undefined)?.mod
+  const mod = engine?.mod
   return {
     rss: m.rss,
     heapUsed: m.heapUsed,
     external: m.external,
     arrayBuffers: m.arrayBuffers,
     wasm: mod ? mod.HEAPU8.buffer.byteLength : 0,
-    luaUsed: engine ? engine.memory.used : 0
+    luaUsed: engine ? luaBytes(engine) : 0
   }
 }
 

@@ -37,7 +37,7 @@ interface Node { id: number, callFrame: { functionName: string, url: string, lin
 interface Profile { nodes: Node[], samples: number[], timeDeltas: number[] }
 
 /** Self time by function and by file, in percent of all samples. */
-export function summarize (profile: Profile, top: number): string {
+export function summarize (profile: Profile, top: number, requests = 0): string {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]))
   const self = new Map<number, number>()
   for (let i = 0; i < profile.samples.length; i++) {
@@ -73,8 +73,10 @@ export function summarize (profile: Profile, top: number): string {
       if (key && !seen.has(key)) { seen.add(key); incl.set(key, (incl.get(key) ?? 0) + t) }
     }
   }
+  // µs per request: over the whole profile (start-up included, a few %), when the request count is known
+  const perReq = (t: number): string => requests ? `  ${(t / requests).toFixed(2).padStart(6)} µs/req` : ''
   const fmt = (m: Map<string, number>, n: number): string => [...m].sort((a, b) => b[1] - a[1]).slice(0, n)
-    .map(([k, t]) => `${(t / total * 100).toFixed(1).padStart(5)}%  ${k}`).join('\n')
+    .map(([k, t]) => `${(t / total * 100).toFixed(1).padStart(5)}%${perReq(t)}  ${k}`).join('\n')
   return `self time by function (top ${top}):\n${fmt(fn, top)}\n\nself time by file:\n${fmt(file, 25)}` +
     `\n\ninclusive time (evlua functions):\n${fmt(incl, top)}`
 }
@@ -105,7 +107,7 @@ child.kill('SIGTERM')
 await exited
 const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'))
 if (!file) throw new Error('no profile written')
-console.log(summarize(JSON.parse(readFileSync(join(dir, file), 'utf8')), Number(opts.top)))
+console.log(summarize(JSON.parse(readFileSync(join(dir, file), 'utf8')), Number(opts.top), result.requests.total))
 if (opts.keep) {
   mkdirSync(here('./.profiles'), { recursive: true })
   const out = here(`./.profiles/${opts.server}-${scenario.name}-${Date.now()}.cpuprofile`)

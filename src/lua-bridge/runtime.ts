@@ -1,6 +1,6 @@
 import { LuaEngine, LUA_PENDING } from './engine.ts'
 import { ModuleRegistry, luaSource, type LuaModuleDefinition } from './modules.ts'
-import { Scheduler, type RunOptions } from './scheduler.ts'
+import { Scheduler, type RunOptions, type StartedTask } from './scheduler.ts'
 import { LUA_NULL, type JsFunction, type TaskHandle } from './values.ts'
 
 export interface RuntimeOptions {
@@ -192,7 +192,7 @@ export class LuaRuntime {
   }
 
   /** Run a Lua function as a task; gives its id at once. */
-  start (fnRef: number, args: unknown[], options?: RunOptions): { id: number, done: Promise<unknown[]> } {
+  start (fnRef: number, args: unknown[], options?: RunOptions): StartedTask {
     return this.scheduler.start(fnRef, args, {
       cpuTimeoutMs: options?.cpuTimeoutMs ?? this.options.cpuTimeoutMs,
       wallTimeoutMs: options?.wallTimeoutMs ?? this.options.wallTimeoutMs

@@ -59,8 +59,12 @@ class Task implements TaskHandle {
   memoryCheck = false
   done = false
   endFns: Array<() => void | Promise<void>> | undefined
-  resolve!: (results: unknown[]) => void
-  reject!: (err: Error) => void
+  /** Set once someone waits for a task that did not end at once. */
+  resolve: ((results: unknown[]) => void) | undefined
+  reject: ((err: Error) => void) | undefined
+  /** The outcome, kept when the task ended before anyone waited. */
+  results: unknown[] | undefined
+  error: Error | undefined
 
   constructor (id: number, thread: LuaThread, options: RunOptions) {
     this.id = id
@@ -76,6 +80,37 @@ class Task implements TaskHandle {
 
   onEnd (fn: () => void | Promise<void>): void {
     (this.endFns ??= []).push(fn)
+  }
+}
+
+/** A task just started: its id, and its outcome now (`settled`) or later (`done`). */
+export class StartedTask {
+  readonly id: number
+  readonly #task: Task
+  #done: Promise<unknown[]> | undefined
+  constructor (task: Task) {
+    this.id = task.id
+    this.#task = task
+  }
+
+  /** Whether the task already ended (it never waited): read `results` or `error`. */
+  get settled (): boolean { return this.#task.done }
+  get results (): unknown[] | undefined { return this.#task.results }
+  get error (): Error | undefined { return this.#task.error }
+
+  /** Resolves with the task's results, or rejects with its error. */
+  get done (): Promise<unknown[]> {
+    if (this.#done) return this.#done
+    const task = this.#task
+    if (task.done) {
+      this.#done = task.error ? Promise.reject(task.error) : Promise.resolve(task.results ?? [])
+    } else {
+      this.#done = new Promise<unknown[]>((resolve, reject) => {
+        task.resolve = resolve
+        task.reject = reject
+      })
+    }
+    return this.#done
   }
 }
 
@@ -137,15 +172,14 @@ export class Scheduler {
     return this.start(fnRef, args, options).done
   }
 
-  /** Like run, but also gives the task's id (to kill it, or to wait for it from Lua). */
-  start (fnRef: number, args: unknown[], options: RunOptions = {}): { id: number, done: Promise<unknown[]> } {
+  /**
+   * Like run, but also gives the task's id (to kill it, or to wait for it from Lua), and the
+   * outcome at once when the task ended without waiting (no promise is made then).
+   */
+  start (fnRef: number, args: unknown[], options: RunOptions = {}): StartedTask {
     const engine = this.engine
     const thread = this.#acquire()
     const task = new Task(this.#nextId++, thread, options)
-    const promise = new Promise<unknown[]>((resolve, reject) => {
-      task.resolve = resolve
-      task.reject = reject
-    })
     this.#tasks.set(task.id, task)
     let nargs = 0
     try {
@@ -155,10 +189,10 @@ export class Scheduler {
     } catch (err) {
       engine.mod._lua_settop(thread.L, 0)
       this.#end(task, err as Error)
-      return { id: task.id, done: promise }
+      return new StartedTask(task)
     }
     this.#resume(task, nargs)
-    return { id: task.id, done: promise }
+    return new StartedTask(task)
   }
 
   /** Stop a task from outside (e.g. its client went away). */
@@ -358,8 +392,11 @@ export class Scheduler {
         } catch {}
       }
     }
-    if (err) task.reject(err)
-    else task.resolve(results ?? [])
+    if (err) {
+      if (task.reject) task.reject(err)
+      else task.error = err
+    } else if (task.resolve) task.resolve(results ?? [])
+    else task.results = results ?? []
   }
 
   readonly #hook = (L: number): void => {

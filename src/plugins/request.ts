@@ -17,7 +17,7 @@ const STREAMED = 0
 const CONTENT_TYPES = ['', 'text/plain; charset=utf-8', 'application/json; charset=utf-8', 'application/json; charset=utf-8']
 const JSON_TABLE = 3
 
-export type LuaRouteHandler = (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply>
+export type LuaRouteHandler = (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply> | undefined
 
 /** Turns a route id into a Fastify handler that runs the route's Lua handler for each request. */
 export interface RequestBridge {
@@ -91,7 +91,8 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
   const wallTimeoutMs = config.lua.request_timeout_ms
 
   function handler (routeId: number, catchAllParam?: string): LuaRouteHandler {
-    return async function luaRoute (request, reply) {
+    // Not async: a handler that never waits is answered at once, without a promise.
+    return function luaRoute (request, reply) {
       const id = exchanges.open(request, reply)
       const url = request.url
       const q = url.indexOf('?')
@@ -102,31 +103,44 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
         const { '*': rest, ...others } = params
         params = { ...others, [catchAllParam]: rest ?? '' }
       }
-      try {
-        const [status, body, contentType, headers] = await runtime.run(
-          refs.dispatch, [routeId, id, request.method, path, query, params, bodyKind(request)], { cpuTimeoutMs, wallTimeoutMs })
-        if (status === STREAMED) return reply
-        reply.code(status as number)
-        if (headers !== undefined) applyHeaders(reply, headers)
-        if (contentType !== undefined && !reply.hasHeader('content-type')) reply.type(CONTENT_TYPES[contentType as number])
-        if (contentType === JSON_TABLE) return reply.send(tableBody(body))
-        return reply.send(body ?? (status === 204 ? undefined : ''))
-      } catch (err) {
-        const ex = exchanges.get(id)
-        if (ex.stream) {
-          // The response has started: too late for an error response. The stream fails with the
-          // error (Fastify cuts the response off, or answers with it if no byte has gone yet).
-          const failed = httpError(err, undefined)
-          request.log.error({ err: failed }, 'the Lua handler failed after its response had started')
-          ex.stream.destroy(failed)
-          return reply
-        }
-        const lua = httpError(err, ex.stream)
-        // a body that could not be read (too large, broken) decides the response, not the Lua error it caused
-        throw ex.input?.error ?? lua
-      } finally {
-        exchanges.close(id)
+      const task = runtime.start(
+        refs.dispatch, [routeId, id, request.method, path, query, params, bodyKind(request)], { cpuTimeoutMs, wallTimeoutMs })
+      if (task.settled) {
+        respond(id, request, reply, task.results, task.error)
+        return undefined
       }
+      return task.done.then(
+        (results) => respond(id, request, reply, results, undefined),
+        (err: Error) => respond(id, request, reply, undefined, err))
+    } as LuaRouteHandler
+  }
+
+  /** Send what the dispatcher returned (or the error the task ended with). */
+  function respond (id: number, request: FastifyRequest, reply: FastifyReply, results: unknown[] | undefined, error: Error | undefined): FastifyReply {
+    try {
+      if (error) throw error
+      const [status, body, contentType, headers] = results!
+      if (status === STREAMED) return reply
+      reply.code(status as number)
+      if (headers !== undefined) applyHeaders(reply, headers)
+      if (contentType !== undefined && !reply.hasHeader('content-type')) reply.type(CONTENT_TYPES[contentType as number])
+      if (contentType === JSON_TABLE) return reply.send(tableBody(body))
+      return reply.send(body ?? (status === 204 ? undefined : ''))
+    } catch (err) {
+      const ex = exchanges.get(id)
+      if (ex.stream) {
+        // The response has started: too late for an error response. The stream fails with the
+        // error (Fastify cuts the response off, or answers with it if no byte has gone yet).
+        const failed = httpError(err, undefined)
+        request.log.error({ err: failed }, 'the Lua handler failed after its response had started')
+        ex.stream.destroy(failed)
+        return reply
+      }
+      const lua = httpError(err, ex.stream)
+      // a body that could not be read (too large, broken) decides the response, not the Lua error it caused
+      throw ex.input?.error ?? lua
+    } finally {
+      exchanges.close(id)
     }
   }
 
