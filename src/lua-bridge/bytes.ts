@@ -22,8 +22,8 @@ export class Bytes {
 
   /** The wasm memory as a Buffer; re-read after anything that may grow memory. */
   heap (): Buffer {
-    const buf = this.#mod.HEAPU8.buffer
-    if (this.#heap.buffer !== buf) this.#heap = Buffer.from(buf)
+    // Growing wasm memory detaches the old ArrayBuffer (its length drops to 0).
+    if (this.#heap.buffer.byteLength === 0) this.#heap = Buffer.from(this.#mod.HEAPU8.buffer)
     return this.#heap
   }
 
@@ -62,8 +62,12 @@ export class Bytes {
     const heap = this.heap()
     const len = heap.readUInt32LE(this.#lenPtr)
     if (len === 0) return ''
+    // One pass for the usual case: decode, and only when a replacement character shows up look
+    // closer (it is either in the text or stands for bytes that are not UTF-8).
+    const text = heap.toString('utf8', ptr, ptr + len)
+    if (!text.includes('\uFFFD')) return text
     const view = heap.subarray(ptr, ptr + len)
-    return isUtf8(view) ? view.toString('utf8') : Buffer.from(view)
+    return isUtf8(view) ? text : Buffer.from(view)
   }
 
   /** The exact bytes of the string at idx, copied. */
