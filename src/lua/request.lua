@@ -279,7 +279,7 @@ end
 -- (nil when there is none).
 local function respond(req, first, ...)
   local n = select('#', ...)
-  forms.finish(req)
+  if req._kind ~= 'none' then forms.finish(req) end
   if req._started then
     if not req._finished then req:finish() end
     return STREAMED
@@ -305,6 +305,10 @@ local function respond(req, first, ...)
   return req._status or 200, b, ct, headers
 end
 
+local METHOD_KEYS = {
+  GET = 'get', HEAD = 'head', POST = 'post', PUT = 'put', PATCH = 'patch', DELETE = 'delete', OPTIONS = 'options',
+}
+
 local function pick(handlers, method)
   local h = handlers[method]
   if h then return h end
@@ -319,7 +323,7 @@ function M.dispatch(route, id, method, path, query, params, kind)
     _id = id, _headers = {}, _kind = kind or 'none',
     method = method, path = path, query = query, params = params or {},
   }, request_mt)
-  local handler = pick(routes[route], lower(method))
+  local handler = pick(routes[route], METHOD_KEYS[method] or lower(method))
   by_thread[running()] = req
   return respond(req, handler(req))
 end

@@ -104,7 +104,7 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
         params = { ...others, [catchAllParam]: rest ?? '' }
       }
       const task = runtime.start(
-        refs.dispatch, [routeId, id, request.method, path, query, params, bodyKind(request)], { cpuTimeoutMs, wallTimeoutMs })
+        refs.dispatch, [routeId, id, request.method, path, query, params, luaBodyKind(request)], { cpuTimeoutMs, wallTimeoutMs })
       if (task.settled) {
         respond(id, request, reply, task.results, task.error)
         return undefined
@@ -175,6 +175,12 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
 
   const bridge: RequestBridge = { handler, exchanges, refs }
   fastify.decorate('evluaRequests', bridge)
+}
+
+/** The body kind for request.lua; nil (the usual GET) costs Lua nothing to receive. */
+function luaBodyKind (request: FastifyRequest): string | undefined {
+  const kind = bodyKind(request)
+  return kind === 'none' ? undefined : kind
 }
 
 /** The values of one header (name in lowercase), in the order sent; undefined when absent. */
