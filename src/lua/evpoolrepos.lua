@@ -6,6 +6,8 @@ local pack, unpack = table.pack, table.unpack
 
 local new, acquire, release, destroy, stats, close = fns.new, fns.acquire, fns.release, fns.destroy, fns.stats, fns.close
 
+local D = require 'evlua.data'
+
 local M = { _VERSION = '0.1.0' }
 local by_name = {}
 
@@ -117,9 +119,7 @@ end
 --- syntax: ... = pool:use(fn)   (fn(res); the resource goes back to the pool however fn ends)
 function Pool:use(fn)
   check_pool(self, 'use')
-  if type(fn) ~= 'function' then
-    error("bad argument #1 to 'use' (function expected, got " .. type(fn) .. ')', 2)
-  end
+  D.check_function(fn, 'use')
   local res, err = self:acquire()
   if res == nil then return nil, err end
   local r = pack(pcall(fn, res))

@@ -20,11 +20,8 @@ Stmt.__index = Stmt
 Stmt.__name = 'evpostgres.statement'
 Stmt.__gc = function(self) if self._id then finalize(self._id) end end
 
-local function check_sql(sql, fname)
-  if type(sql) ~= 'string' then
-    error("bad argument #1 to '" .. fname .. "' (string expected, got " .. type(sql) .. ')', 3)
-  end
-end
+local D = require 'evlua.data'
+local check_sql = D.check_sql
 
 local function check_conn(self, fname)
   if getmetatable(self) ~= Conn then
@@ -91,39 +88,24 @@ function Conn:rollback() return simple(self, 'rollback', 'ROLLBACK') end
 --- syntax: ... = conn:transaction(fn)   (nested: a savepoint)
 function Conn:transaction(fn)
   local id = check_conn(self, 'transaction')
-  if type(fn) ~= 'function' then
-    error("bad argument #1 to 'transaction' (function expected, got " .. type(fn) .. ')', 2)
-  end
+  D.check_function(fn, 'transaction')
   local depth = self._depth
   local sp = 'evlua_' .. depth
   local ok, err = cquery(id, depth == 0 and 'BEGIN' or ('SAVEPOINT ' .. sp))
   if not ok then return nil, err end
   self._depth = depth + 1
-  local r = pack(pcall(fn, self))
-  self._depth = depth
+  -- the depth counts only while fn runs: commit or undo happen at the outer level again
   local function undo()
+    self._depth = depth
     if depth == 0 then cquery(id, 'ROLLBACK')
     else cquery(id, 'ROLLBACK TO SAVEPOINT ' .. sp); cquery(id, 'RELEASE SAVEPOINT ' .. sp) end
   end
-  if not r[1] then
-    undo()
-    return nil, tostring(r[2])
+  local function finish()
+    self._depth = depth
+    if depth == 0 then return commit(id) end
+    return cquery(id, 'RELEASE SAVEPOINT ' .. sp)
   end
-  if r[2] == nil and r[3] ~= nil then
-    undo()
-    return nil, r[3]
-  end
-  if depth == 0 then
-    ok, err = commit(id)
-  else
-    ok, err = cquery(id, 'RELEASE SAVEPOINT ' .. sp)
-  end
-  if not ok then
-    undo()
-    return nil, err
-  end
-  if r[2] == nil then return true end
-  return unpack(r, 2, r.n)
+  return D.transaction(fn, self, undo, finish)
 end
 
 --- syntax: conn:close()   (back to the pool; an open transaction is rolled back)
@@ -138,9 +120,7 @@ end
 
 --- syntax: ... = evpostgres.transaction(fn)   (fn(conn) on a connection of its own)
 function M.transaction(fn)
-  if type(fn) ~= 'function' then
-    error("bad argument #1 to 'transaction' (function expected, got " .. type(fn) .. ')', 2)
-  end
+  D.check_function(fn, 'transaction')
   local conn, err = M.open_connection()
   if not conn then return nil, err end
   local r = pack(conn:transaction(fn))

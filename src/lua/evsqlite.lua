@@ -28,11 +28,8 @@ local function check_db(self, fname)
   return self._id
 end
 
-local function check_sql(sql, fname)
-  if type(sql) ~= 'string' then
-    error("bad argument #1 to '" .. fname .. "' (string expected, got " .. type(sql) .. ')', 3)
-  end
-end
+local D = require 'evlua.data'
+local check_sql = D.check_sql
 
 --- syntax: db, err = evsqlite.open([path])
 function M.open(path)
@@ -97,27 +94,10 @@ end
 --- syntax: ... = db:transaction(fn)   (fn(db); commits when it returns, rolls back when it raises or returns nil, err)
 function DB:transaction(fn)
   local id = check_db(self, 'transaction')
-  if type(fn) ~= 'function' then
-    error("bad argument #1 to 'transaction' (function expected, got " .. type(fn) .. ')', 2)
-  end
+  D.check_function(fn, 'transaction')
   local ok, err = begin(id)
   if not ok then return nil, err end
-  local r = pack(pcall(fn, self))
-  if not r[1] then
-    rollback(id)
-    return nil, tostring(r[2])
-  end
-  if r[2] == nil and r[3] ~= nil then
-    rollback(id)
-    return nil, r[3]
-  end
-  ok, err = commit(id)
-  if not ok then
-    rollback(id)
-    return nil, err
-  end
-  if r[2] == nil then return true end
-  return unpack(r, 2, r.n)
+  return D.transaction(fn, self, function() rollback(id) end, function() return commit(id) end)
 end
 
 --- syntax: id = db:last_id()

@@ -38,6 +38,8 @@ async function platformPlugin (fastify: FastifyInstance): Promise<void> {
     }
   })
 
+  runtime.define({ name: 'evlua.data', chunkName: '[evlua] data.lua', source: luaSource('data.lua') })
+
   runtime.define({
     name: 'json',
     chunkName: '[evlua] json.lua',
