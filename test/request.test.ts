@@ -204,3 +204,26 @@ test('misuse of the response methods raises catchable errors', async (t) => {
     late_header: 'cannot send a header: headers already sent'
   })
 })
+
+test('pairs over a header view lists every header once, by lowercase name, and nothing else', async (t) => {
+  const { app } = await luaApp(t, 'request')
+  const base = await listen(app)
+  const { body } = await get(`${base}/headerpairs`, { 'X-One': 'Single', 'x-multi': ['a', 'b'] })
+  const r = JSON.parse(body)
+  assert.deepEqual(r.headers['x-one'], ['Single'])
+  assert.deepEqual(r.headers['x-multi'], ['a', 'b'])
+  assert.deepEqual(r.headers.host, [`127.0.0.1:${new URL(base).port}`])
+  assert.equal(r.count, Object.keys(r.headers).length)
+  assert.ok(Object.keys(r.headers).every((k) => k === k.toLowerCase()))
+  assert.equal(r.value['x-one'], 'Single')
+  assert.equal(r.value['x-multi'], false)
+  assert.deepEqual(Object.keys(r.value).sort(), Object.keys(r.headers).sort())
+})
+
+test('get_params and get_params_list keep escaped bytes that are not UTF-8, each read first', async (t) => {
+  const { app } = await luaApp(t, 'request')
+  const url = '/rawquery?v=%FF%00a&v=%C3%A9&k%FE=1'
+  assert.equal((await app.inject({ url })).body, '6b01[1]=31 76[1]=ff0061 76[2]=c3a9 first=ff0061'.replace('6b01', '6bfe'))
+  const plain = await app.inject({ url: '/rawquery?v=x%20y&v=2' })
+  assert.equal(plain.body, '76[1]=782079 76[2]=32 first=782079')
+})

@@ -1,6 +1,7 @@
 -- Moonbridge's header views (headers, headers_value, headers_csv_string, headers_csv_table,
 -- headers_flags). Each view looks a name up only when it is read (one call to JS for that name);
--- pairs() over a view fills it with every header.
+-- pairs() over a view fills it with every header. A view keeps its source under a private key and
+-- shares its metatable with every view of its kind: building one costs a single table.
 local setmetatable, rawget, rawset, pairs, ipairs, next, type, concat, lower =
   setmetatable, rawget, rawset, pairs, ipairs, next, type, table.concat, string.lower
 
@@ -45,28 +46,43 @@ local derive = {
   end,
 }
 
---- A case-insensitive view: lookup(name) → list of values or nil; all() → name → list.
-function H.view(kind, lookup, all)
-  local make = derive[kind]
-  return setmetatable({}, {
-    __index = function(t, k)
-      if type(k) ~= 'string' then return nil end
-      local name = lower(k)
-      local v = rawget(t, name)
-      if v ~= nil then return v end
-      local list = lookup(name)
-      if not list then return nil end
-      v = make(list)
-      rawset(t, name, v)
-      return v
-    end,
-    __pairs = function(t)
-      for name, list in pairs(all()) do
-        if rawget(t, name) == nil then rawset(t, name, make(list)) end
-      end
-      return next, t, nil
-    end,
-  })
+-- The private key under which a view keeps its source (a table: no string key can clash).
+local SOURCE = {}
+
+-- pairs() over a view: its headers, never the source key.
+local function view_next(t, k)
+  local nk, nv = next(t, k)
+  if nk == SOURCE then nk, nv = next(t, nk) end
+  return nk, nv
+end
+
+--- Views over sources of one sort: lookup(source, kind, name, derive) → the view's value for a
+--- name or nil; all(source) → name → list of values. Returns view(kind, source), a new view.
+function H.views(lookup, all)
+  local metatables = {}
+  for kind, make in pairs(derive) do
+    metatables[kind] = {
+      __index = function(t, k)
+        if type(k) ~= 'string' then return nil end
+        local name = lower(k)
+        local v = rawget(t, name)
+        if v ~= nil then return v end
+        v = lookup(rawget(t, SOURCE), kind, name, make)
+        if v == nil then return nil end
+        rawset(t, name, v)
+        return v
+      end,
+      __pairs = function(t)
+        for name, list in pairs(all(rawget(t, SOURCE))) do
+          if rawget(t, name) == nil then rawset(t, name, make(list)) end
+        end
+        return view_next, t, nil
+      end,
+    }
+  end
+  return function(kind, source)
+    return setmetatable({ [SOURCE] = source }, metatables[kind])
+  end
 end
 
 return H

@@ -13,47 +13,50 @@ local STREAMED = 0
 
 local parse_urlencoded = forms.parse_urlencoded
 
--- Fastify has already parsed the query string (natively, faster than Lua can): a name maps to a
--- string, or to a list when it came more than once.
-local function get_params(req)
-  local first, list = {}, {}
-  local query = req.query
-  -- an escaped non-ASCII byte (%80-%FF) may not be valid UTF-8, which JS strings cannot carry:
-  -- then Lua decodes the query itself, byte for byte
-  if query:find('%%[89A-Fa-f]%x') then
-    req.get_params, req.get_params_list = parse_urlencoded(query:sub(2))
-    return
-  end
-  if query ~= '' then
-    for k, v in pairs(fns.query_params(req._id)) do
-      if type(v) == 'table' then first[k], list[k] = v[1], v
-      else first[k], list[k] = v, { v } end
-    end
-  end
-  req.get_params, req.get_params_list = first, list
+-- The query string as Lua decodes it, byte for byte (both tables at once).
+local function parse_query(req)
+  req.get_params, req.get_params_list = parse_urlencoded(req.query:sub(2))
 end
 
--- One header view of the request: each name is fetched from JS when first read.
-local function header_view(req, kind)
-  local id = req._id
-  return H.view(kind, function(name) return fns.header_values(id, name) end, function()
-    local all = rawget(req, '_all_headers')
-    if not all then
-      all = H.lists(fns.raw_headers(id))
-      rawset(req, '_all_headers', all)
-    end
-    return all
-  end)
+-- Fastify has already parsed the query string (natively, faster than Lua can): JS hands over the
+-- table asked for, or false when the query has an escaped non-ASCII byte (%80-%FF) that may not be
+-- valid UTF-8, which JS strings cannot carry: then Lua decodes the query itself.
+local function query_table(req, field, fetch)
+  if req.query == '' then req[field] = {} return end
+  local t = fetch(req._id)
+  if t == false then parse_query(req) else req[field] = t end
 end
+
+-- A header of one view, looked up by name: 'value' comes ready-made from JS (no list to build).
+local function header_lookup(req, kind, name, derive)
+  if kind == 'value' then return fns.header_value(req._id, name) end
+  local list = fns.header_values(req._id, name)
+  if list then return derive(list) end
+  return nil
+end
+
+local function all_headers(req)
+  local all = rawget(req, '_all_headers')
+  if not all then
+    all = H.lists(fns.raw_headers(req._id))
+    rawset(req, '_all_headers', all)
+  end
+  return all
+end
+
+local header_view = H.views(header_lookup, all_headers)
 
 -- Fields built on first access: most requests never read most of them.
 local lazy = {
-  headers = function(req) req.headers = header_view(req, 'headers') end,
-  headers_value = function(req) req.headers_value = header_view(req, 'value') end,
-  headers_csv_string = function(req) req.headers_csv_string = header_view(req, 'csv_string') end,
-  headers_csv_table = function(req) req.headers_csv_table = header_view(req, 'csv_table') end,
-  headers_flags = function(req) req.headers_flags = header_view(req, 'flags') end,
-  get_params = get_params, get_params_list = get_params,
+  headers = function(req) req.headers = header_view('headers', req) end,
+  headers_value = function(req) req.headers_value = header_view('value', req) end,
+  headers_csv_string = function(req) req.headers_csv_string = header_view('csv_string', req) end,
+  headers_csv_table = function(req) req.headers_csv_table = header_view('csv_table', req) end,
+  headers_flags = function(req) req.headers_flags = header_view('flags', req) end,
+  get_params = function(req) query_table(req, 'get_params', fns.query_first) end,
+  get_params_list = function(req) query_table(req, 'get_params_list', fns.query_lists) end,
+  params = function(req) req.params = {} end,
+  _headers = function(req) req._headers = {} end,
   post_params = forms.process, post_params_list = forms.process,
   post_metadata = forms.process, post_metadata_list = forms.process,
   cookies = function(req) req.cookies = fns.cookies(req._id) or {} end,
@@ -278,15 +281,15 @@ end
 -- The response as positional values for JS: status, body, default content type code, header list
 -- (nil when there is none).
 local function respond(req, first, ...)
-  local n = select('#', ...)
   if req._kind ~= 'none' then forms.finish(req) end
-  if req._started then
+  if rawget(req, '_started') then
     if not req._finished then req:finish() end
     return STREAMED
   end
   req._finished = true
-  local headers = req._headers
-  if headers[1] == nil then headers = nil end
+  local headers = rawget(req, '_headers')
+  if headers and headers[1] == nil then headers = nil end
+  local status = rawget(req, '_status')
   if type(first) == 'number' then
     local body, extra = ...
     if type(extra) == 'table' then
@@ -297,12 +300,11 @@ local function respond(req, first, ...)
     return first, b, ct, headers
   end
   if first == nil then
-    if n > 0 and (...) ~= nil then error((...), 0) end
-    if req._status then return req._status, nil, nil, headers end
-    return 204, nil, nil, headers
+    if select('#', ...) > 0 and (...) ~= nil then error((...), 0) end
+    return status or 204, nil, nil, headers
   end
   local b, ct = body_of(req, first)
-  return req._status or 200, b, ct, headers
+  return status or 200, b, ct, headers
 end
 
 local METHOD_KEYS = {
@@ -316,12 +318,11 @@ local function pick(handlers, method)
   return handlers.any
 end
 
--- Called by JS for every request: route id, exchange id, the request line, and the kind of body
--- ('none', 'raw', 'form' or 'multipart').
+-- Called by JS for every request: route id, exchange id, the request line, the path parameters (nil
+-- when there are none) and the kind of body ('raw', 'form', 'multipart'; nil for none).
 function M.dispatch(route, id, method, path, query, params, kind)
   local req = setmetatable({
-    _id = id, _headers = {}, _kind = kind or 'none',
-    method = method, path = path, query = query, params = params or {},
+    _id = id, _kind = kind or 'none', method = method, path = path, query = query, params = params,
   }, request_mt)
   local handler = pick(routes[route], METHOD_KEYS[method] or lower(method))
   by_thread[running()] = req

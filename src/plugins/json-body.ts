@@ -11,6 +11,9 @@ const BYTES = Symbol('bytes that are not UTF-8')
  * strings that are not UTF-8: those are encoded by Lua's json.encode, which keeps the bytes exact.
  */
 export function encodeTableBody (value: unknown): string | undefined {
+  // The usual table (strings, finite numbers, booleans, nested tables) needs no replacer, which
+  // would make JSON.stringify several times slower.
+  if (isPlain(value, 0)) return JSON.stringify(value)
   let bytes = false
   const text = JSON.stringify(value, function (this: Record<string, unknown>, key: string, v: unknown) {
     switch (typeof v) {
@@ -32,6 +35,29 @@ export function encodeTableBody (value: unknown): string | undefined {
     return v
   })
   return bytes ? undefined : text
+}
+
+/** Whether JSON.stringify alone writes value as json.encode would. */
+function isPlain (value: unknown, depth: number): boolean {
+  if (depth > 32) return false
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (!isPlainValue(value[i], depth)) return false
+    return true
+  }
+  const o = value as Record<string, unknown>
+  for (const k in o) if (!isPlainValue(o[k], depth)) return false
+  return true
+}
+
+function isPlainValue (v: unknown, depth: number): boolean {
+  switch (typeof v) {
+    case 'string': case 'boolean': return true
+    case 'number': return Number.isFinite(v)
+    case 'object':
+      if (v === null || Buffer.isBuffer(v) || v instanceof LuaFunctionRef) return false
+      return isPlain(v, depth + 1)
+  }
+  return false
 }
 
 function luaNumber (n: number): string {

@@ -45,13 +45,9 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
     functions: {
       raw_headers: (id: number) => exchanges.get(id).request.raw.rawHeaders,
       header_values: (id: number, name: string) => headerValues(exchanges.get(id).request.raw.rawHeaders, name),
-      query_params: (id: number) => {
-        const { request } = exchanges.get(id)
-        // A querystring schema makes Fastify coerce values (n=3 → 3): Lua sees the strings as sent.
-        if (request.routeOptions.schema?.querystring === undefined) return request.query
-        const url = request.url
-        return parseQuery(url.slice(url.indexOf('?') + 1))
-      },
+      header_value: (id: number, name: string) => headerValue(exchanges.get(id).request.raw.rawHeaders, name),
+      query_first: (id: number) => queryTable(exchanges.get(id).request, firstValue),
+      query_lists: (id: number) => queryTable(exchanges.get(id).request, allValues),
       cookies: (id: number) => {
         const { request } = exchanges.get(id)
         return request.cookies ?? fastify.parseCookie(request.headers.cookie ?? '')
@@ -102,6 +98,8 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
       if (catchAllParam && params) {
         const { '*': rest, ...others } = params
         params = { ...others, [catchAllParam]: rest ?? '' }
+      } else if (params && !hasKeys(params)) {
+        params = undefined
       }
       const task = runtime.start(
         refs.dispatch, [routeId, id, request.method, path, query, params, luaBodyKind(request)], { cpuTimeoutMs, wallTimeoutMs })
@@ -181,6 +179,53 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
 function luaBodyKind (request: FastifyRequest): string | undefined {
   const kind = bodyKind(request)
   return kind === 'none' ? undefined : kind
+}
+
+/** Whether an object has an own enumerable key (an empty params object crosses to Lua as nil). */
+function hasKeys (o: object): boolean {
+  for (const _ in o) return true
+  return false
+}
+
+/** An escaped byte %80-%FF: it may not be valid UTF-8, so Lua decodes such a query itself. */
+const HIGH_ESCAPE = /%[89a-f][0-9a-f]/i
+
+/**
+ * The request's query as Fastify parsed it (name → string, or list of strings when repeated), or
+ * false when Lua must decode it itself.
+ */
+function parsedQuery (request: FastifyRequest): Record<string, string | string[]> | false {
+  const url = request.url
+  const query = url.slice(url.indexOf('?') + 1)
+  if (HIGH_ESCAPE.test(query)) return false
+  // A querystring schema makes Fastify coerce values (n=3 → 3): Lua sees the strings as sent.
+  if (request.routeOptions.schema?.querystring === undefined) return request.query as Record<string, string | string[]>
+  return parseQuery(query) as Record<string, string | string[]>
+}
+
+/** A table of the request's query, name → pick(value), or false when Lua must decode it itself. */
+function queryTable (request: FastifyRequest, pick: (v: string | string[]) => unknown): Record<string, unknown> | false {
+  const query = parsedQuery(request)
+  if (query === false) return false
+  const out: Record<string, unknown> = {}
+  for (const k in query) out[k] = pick(query[k])
+  return out
+}
+
+const firstValue = (v: string | string[]): string => Array.isArray(v) ? v[0] : v
+const allValues = (v: string | string[]): string[] => Array.isArray(v) ? v : [v]
+
+/** headers_value's answer for one header: its value when sent once, false when repeated, undefined when absent. */
+function headerValue (raw: string[], name: string): string | false | undefined {
+  let out: string | false | undefined
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]
+    if (n.length === name.length && n.toLowerCase() === name) {
+      if (out !== undefined) return false
+      out = raw[i + 1]
+    }
+  }
+  return out
 }
 
 /** The values of one header (name in lowercase), in the order sent; undefined when absent. */
