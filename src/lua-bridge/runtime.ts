@@ -191,12 +191,17 @@ export class LuaRuntime {
     return this.start(fnRef, args, options).done
   }
 
-  /** Run a Lua function as a task; gives its id at once. */
-  start (fnRef: number, args: unknown[], options?: RunOptions): StartedTask {
-    return this.scheduler.start(fnRef, args, {
+  /**
+   * Run a Lua function as a task; gives its id at once. Budgets the options leave out are the
+   * runtime's; tag is attached to the task for options.onSettle.
+   */
+  start (fnRef: number, args: unknown[], options?: RunOptions, tag?: unknown): StartedTask {
+    const complete = options !== undefined && options.cpuTimeoutMs !== undefined && options.wallTimeoutMs !== undefined
+    return this.scheduler.start(fnRef, args, complete ? options : {
+      ...options,
       cpuTimeoutMs: options?.cpuTimeoutMs ?? this.options.cpuTimeoutMs,
       wallTimeoutMs: options?.wallTimeoutMs ?? this.options.wallTimeoutMs
-    })
+    }, tag)
   }
 
   /** Make `require(moduleName)` a global called name (on every engine). */

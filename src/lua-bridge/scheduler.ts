@@ -3,7 +3,7 @@ import {
   LUA_ERRMEM, LUA_MASKCOUNT, LUA_OK, LUA_TLIGHTUSERDATA, LUA_YIELD
 } from './lua-api.ts'
 import { errorMessage, type LuaEngine } from './engine.ts'
-import type { TaskHandle } from './values.ts'
+import type { CallContext, TaskHandle } from './values.ts'
 
 const PENDING_POINTER = 1
 const THREAD_POOL_MAX = 4096
@@ -35,6 +35,24 @@ export interface RunOptions {
   cpuTimeoutMs?: number
   /** Wall-clock budget in ms, waiting included; 0 = none. */
   wallTimeoutMs?: number
+  /**
+   * Called once with the task when it ends (at once, inside start(), when it never waits): the
+   * cheapest way to hear of the outcome. It must not throw.
+   */
+  onSettle?: (task: StartedTask) => void
+}
+
+/** A task just started: its id, and its outcome now (`settled`) or later (`done`, `onSettle`). */
+export interface StartedTask {
+  readonly id: number
+  /** What the starter attached to the task (given to start()). */
+  readonly tag: unknown
+  /** Whether the task already ended: read `results` or `error`. */
+  readonly settled: boolean
+  readonly results: unknown[] | undefined
+  readonly error: Error | undefined
+  /** Resolves with the task's results, or rejects with its error. */
+  readonly done: Promise<unknown[]>
 }
 
 interface LuaThread {
@@ -44,35 +62,41 @@ interface LuaThread {
   tight?: boolean
 }
 
-class Task implements TaskHandle {
+class Task implements TaskHandle, CallContext, StartedTask {
   readonly id: number
+  readonly tag: unknown
   #locals: Map<unknown, unknown> | undefined
-  /** What JS functions see as `this` while this task calls them. */
-  readonly context: { task: Task }
   readonly thread: LuaThread
   readonly cpuBudget: number
   readonly deadline: number
+  readonly onSettle: ((task: StartedTask) => void) | undefined
   cpu = 0
   sliceStart = 0
   abort: AbortReason | undefined
   /** The hook found Lua over its memory cap: the scheduler collects garbage and looks again. */
   memoryCheck = false
-  done = false
+  ended = false
   endFns: Array<() => void | Promise<void>> | undefined
-  /** Set once someone waits for a task that did not end at once. */
+  /** Set once someone waits on `done` for a task that has not ended. */
   resolve: ((results: unknown[]) => void) | undefined
   reject: ((err: Error) => void) | undefined
-  /** The outcome, kept when the task ended before anyone waited. */
   results: unknown[] | undefined
   error: Error | undefined
+  #done: Promise<unknown[]> | undefined
 
-  constructor (id: number, thread: LuaThread, options: RunOptions) {
+  constructor (id: number, thread: LuaThread, options: RunOptions, tag: unknown) {
     this.id = id
+    this.tag = tag
     this.thread = thread
     this.cpuBudget = options.cpuTimeoutMs ?? 0
     this.deadline = options.wallTimeoutMs ? Date.now() + options.wallTimeoutMs : 0
-    this.context = { task: this }
+    this.onSettle = options.onSettle
   }
+
+  /** The task is its own call context: what JS functions see as `this.task`. */
+  get task (): Task { return this }
+
+  get settled (): boolean { return this.ended }
 
   get locals (): Map<unknown, unknown> {
     return (this.#locals ??= new Map())
@@ -81,33 +105,15 @@ class Task implements TaskHandle {
   onEnd (fn: () => void | Promise<void>): void {
     (this.endFns ??= []).push(fn)
   }
-}
 
-/** A task just started: its id, and its outcome now (`settled`) or later (`done`). */
-export class StartedTask {
-  readonly id: number
-  readonly #task: Task
-  #done: Promise<unknown[]> | undefined
-  constructor (task: Task) {
-    this.id = task.id
-    this.#task = task
-  }
-
-  /** Whether the task already ended (it never waited): read `results` or `error`. */
-  get settled (): boolean { return this.#task.done }
-  get results (): unknown[] | undefined { return this.#task.results }
-  get error (): Error | undefined { return this.#task.error }
-
-  /** Resolves with the task's results, or rejects with its error. */
   get done (): Promise<unknown[]> {
     if (this.#done) return this.#done
-    const task = this.#task
-    if (task.done) {
-      this.#done = task.error ? Promise.reject(task.error) : Promise.resolve(task.results ?? [])
+    if (this.ended) {
+      this.#done = this.error ? Promise.reject(this.error) : Promise.resolve(this.results ?? [])
     } else {
       this.#done = new Promise<unknown[]>((resolve, reject) => {
-        task.resolve = resolve
-        task.reject = reject
+        this.resolve = resolve
+        this.reject = reject
       })
     }
     return this.#done
@@ -176,10 +182,10 @@ export class Scheduler {
    * Like run, but also gives the task's id (to kill it, or to wait for it from Lua), and the
    * outcome at once when the task ended without waiting (no promise is made then).
    */
-  start (fnRef: number, args: unknown[], options: RunOptions = {}): StartedTask {
+  start (fnRef: number, args: unknown[], options: RunOptions = {}, tag?: unknown): StartedTask {
     const engine = this.engine
     const thread = this.#acquire()
-    const task = new Task(this.#nextId++, thread, options)
+    const task = new Task(this.#nextId++, thread, options, tag)
     this.#tasks.set(task.id, task)
     let nargs = 0
     try {
@@ -189,16 +195,16 @@ export class Scheduler {
     } catch (err) {
       engine.mod._lua_settop(thread.L, 0)
       this.#end(task, err as Error)
-      return new StartedTask(task)
+      return task
     }
     this.#resume(task, nargs)
-    return new StartedTask(task)
+    return task
   }
 
   /** Stop a task from outside (e.g. its client went away). */
   kill (taskId: number, reason: AbortReason = 'killed', message = 'task was stopped'): void {
     const task = this.#tasks.get(taskId)
-    if (!task || task.done) return
+    if (!task || task.ended) return
     if (task === this.#current) { task.abort = reason; return }
     this.#abort(task, reason, message)
   }
@@ -236,7 +242,7 @@ export class Scheduler {
     const outerContext = engine.context
     const outerCapping = engine.capping
     this.#current = task
-    engine.context = task.context
+    engine.context = task
     const start = performance.now()
     task.sliceStart = start
     let status: number
@@ -334,7 +340,7 @@ export class Scheduler {
 
   /** Whether a settled wait should resume its task (false once the task was stopped). */
   #unwait (task: Task): boolean {
-    if (task.done) return false
+    if (task.ended) return false
     this.#waiting.delete(task)
     return true
   }
@@ -358,7 +364,7 @@ export class Scheduler {
   }
 
   #abort (task: Task, reason: AbortReason, message: string): void {
-    if (task.done) return
+    if (task.ended) return
     this.#waiting.delete(task)
     if (reason === 'memory') {
       // Out of memory is a Lua error like Lua's own: a 500 with the traceback of where it ran out.
@@ -376,7 +382,7 @@ export class Scheduler {
   }
 
   #end (task: Task, err: Error | undefined, results?: unknown[]): void {
-    task.done = true
+    task.ended = true
     this.#tasks.delete(task.id)
     if (this.#tasks.size === 0 && this.#idleWaiters.length > 0) {
       const waiters = this.#idleWaiters
@@ -392,11 +398,11 @@ export class Scheduler {
         } catch {}
       }
     }
-    if (err) {
-      if (task.reject) task.reject(err)
-      else task.error = err
-    } else if (task.resolve) task.resolve(results ?? [])
+    if (err) task.error = err
     else task.results = results ?? []
+    task.onSettle?.(task)
+    if (err) task.reject?.(err)
+    else task.resolve?.(task.results!)
   }
 
   readonly #hook = (L: number): void => {

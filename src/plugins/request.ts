@@ -4,7 +4,7 @@ import { PassThrough } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { luaSource } from '../lua-bridge/modules.ts'
-import { LuaRuntimeError, TaskAbortedError } from '../lua-bridge/scheduler.ts'
+import { LuaRuntimeError, TaskAbortedError, type RunOptions, type StartedTask } from '../lua-bridge/scheduler.ts'
 import { multi } from '../lua-bridge/values.ts'
 import { EVLUA_ERR_ENGINE, EVLUA_ERR_LUA_RUNTIME, EVLUA_ERR_LUA_CPU_TIMEOUT, EVLUA_ERR_LUA_REQUEST_TIMEOUT } from '../errors.ts'
 import { Exchanges, applyHeaders } from './exchange.ts'
@@ -17,7 +17,7 @@ const STREAMED = 0
 const CONTENT_TYPES = ['', 'text/plain; charset=utf-8', 'application/json; charset=utf-8', 'application/json; charset=utf-8']
 const JSON_TABLE = 3
 
-export type LuaRouteHandler = (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply> | undefined
+export type LuaRouteHandler = (request: FastifyRequest, reply: FastifyReply) => void
 
 /** Turns a route id into a Fastify handler that runs the route's Lua handler for each request. */
 export interface RequestBridge {
@@ -87,7 +87,6 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
   const wallTimeoutMs = config.lua.request_timeout_ms
 
   function handler (routeId: number, catchAllParam?: string): LuaRouteHandler {
-    // Not async: a handler that never waits is answered at once, without a promise.
     return function luaRoute (request, reply) {
       const id = exchanges.open(request, reply)
       const url = request.url
@@ -101,16 +100,22 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
       } else if (params && !hasKeys(params)) {
         params = undefined
       }
-      const task = runtime.start(
-        refs.dispatch, [routeId, id, request.method, path, query, params, luaBodyKind(request)], { cpuTimeoutMs, wallTimeoutMs })
-      if (task.settled) {
-        respond(id, request, reply, task.results, task.error)
-        return undefined
-      }
-      return task.done.then(
-        (results) => respond(id, request, reply, results, undefined),
-        (err: Error) => respond(id, request, reply, undefined, err))
+      // The answer goes out from settled(), at once when the handler never waits: no promise.
+      runtime.start(refs.dispatch, [routeId, id, request.method, path, query, params, luaBodyKind(request)], taskOptions, id)
     } as LuaRouteHandler
+  }
+
+  const taskOptions: RunOptions = { cpuTimeoutMs, wallTimeoutMs, onSettle: settled }
+
+  /** A request's task has ended: answer with its outcome (the tag is the exchange id). */
+  function settled (task: StartedTask): void {
+    const id = task.tag as number
+    const { request, reply } = exchanges.get(id)
+    try {
+      respond(id, request, reply, task.results, task.error)
+    } catch (err) {
+      reply.send(err)
+    }
   }
 
   /** Send what the dispatcher returned (or the error the task ended with). */
