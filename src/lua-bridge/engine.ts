@@ -1,16 +1,19 @@
 import {
   LUA_ERRSYNTAX, LUA_OK, LUA_REGISTRYINDEX, LUA_TBOOLEAN, LUA_TFUNCTION, LUA_TLIGHTUSERDATA,
-  LUA_TNIL, LUA_TNUMBER, LUA_TSTRING, LUA_TTABLE, loadLuaModule, type LuaModule
+  LUA_TNIL, LUA_TNUMBER, LUA_TSTRING, LUA_TTABLE, LUA_UPVALUE1, loadLuaModule, type LuaModule
 } from './lua-api.ts'
 import { Bytes } from './bytes.ts'
 import {
   LUA_NULL, LuaArgumentError, LuaFunctionRef, MultipleValues, type CallContext, type JsFunction
 } from './values.ts'
 
-/** The tags the jscall C function puts before its results (read by `settle` in bootstrap.lua). */
-const TAG_OK = 1n
-const TAG_FAIL = 2n
-const TAG_RAISE = 3n
+/**
+ * How the scheduler resumes a coroutine that waited on a JS promise: a tag, then the values. The
+ * waiting call's continuation (#resumed) turns them into its results, `nil, err`, or an error.
+ */
+const TAG_OK = 1
+const TAG_FAIL = 2
+const TAG_RAISE = 3
 /** Light userdata sentinels: NULL is platform.null; PENDING marks a wait for a JS promise. */
 const NULL_POINTER = 0
 const PENDING_POINTER = 1
@@ -65,6 +68,9 @@ export class LuaEngine {
   readonly #global: number
   /** A JS exception escaped through Lua: the state can no longer be trusted. */
   corrupted = false
+  /** C function pointers of #call and #resumed (set once the fields holding them exist). */
+  #callPtr = 0
+  #resumedPtr = 0
 
   static async create (options: EngineOptions = {}): Promise<LuaEngine> {
     return LuaEngine.#make(await loadLuaModule(options.freshModule), options)
@@ -85,6 +91,8 @@ export class LuaEngine {
     mod._luaL_openlibs(this.L)
     // lua_State.l_G: where Lua keeps its byte counts (global_State.totalbytes + GCdebt).
     this.#global = this.bytes.heap().readUInt32LE(this.L + 16)
+    this.#callPtr = this.#pointer(mod.addFunction(this.#call, 'ii'))
+    this.#resumedPtr = this.#pointer(mod.addFunction(this.#resumed, 'iiii'))
   }
 
   /**
@@ -167,39 +175,110 @@ export class LuaEngine {
     return this.#pointer(this.mod.addFunction(fn, 'vii'))
   }
 
-  /** The C function behind every Lua call into JS: `jscall(id, ...)` → tag, values... */
-  readonly jscall = (L: number): number => {
+  /**
+   * The C function Lua calls to reach JS function `id` (bootstrap's `wrap(id)`): a C closure over
+   * the id, so a call crosses no Lua frame of ours (the coroutine's stack stays small).
+   */
+  readonly jsfunction = (L: number): number => {
     const mod = this.mod
+    const id = mod._lua_tonumberx(L, 1, 0)
+    mod._lua_settop(L, 0)
+    mod._lua_pushnumber(L, id)
+    mod._lua_pushcclosure(L, this.#callPtr, 1)
+    return 1
+  }
+
+  /** Calls the JS function of the closure's id: returns its values, `nil, err`, or raises. */
+  readonly #call = (L: number): number => {
+    const mod = this.mod
+    const fn = this.#functions[mod._lua_tonumberx(L, LUA_UPVALUE1, 0)]
     const n = mod._lua_gettop(L)
-    const id = Number(mod._lua_tointegerx(L, 1, 0))
-    const fn = this.#functions[id]
-    const args = new Array(n - 1)
+    const args = new Array(n)
     try {
-      for (let i = 2; i <= n; i++) args[i - 2] = this.toJs(L, i)
+      for (let i = 1; i <= n; i++) args[i - 1] = this.toJs(L, i)
     } catch (err) {
       rethrowLongjmp(err)
       mod._lua_settop(L, 0)
-      return this.#pushFailure(L, err)
+      return this.#fail(L, err)
     }
     mod._lua_settop(L, 0)
     let result: unknown
     try {
       result = fn.apply(this.context as CallContext, args)
     } catch (err) {
-      return this.#pushFailure(L, err)
+      return this.#fail(L, err)
     }
     if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
-      this.pending = { promise: result as PromiseLike<unknown> }
+      const promise = result as PromiseLike<unknown>
+      if (!mod._lua_isyieldable(L)) {
+        // Lua raises its own error (yield across a C-call boundary, or outside a coroutine); the
+        // promise goes on unheard.
+        Promise.resolve(promise).catch(() => {})
+        return mod._lua_yieldk(L, 0, 0, 0)
+      }
+      this.pending = { promise }
       mod._lua_pushlightuserdata(L, PENDING_POINTER)
-      return 1
+      // Yields PENDING up to the scheduler (a longjmp: this never returns); #resumed takes over.
+      return mod._lua_yieldk(L, 1, 0, this.#resumedPtr)
     }
-    return this.pushResult(L, result)
+    try {
+      return this.#pushValues(L, result)
+    } catch (err) {
+      rethrowLongjmp(err)
+      mod._lua_settop(L, 0)
+      return this.#fail(L, err)
+    }
   }
 
-  /** Push `OK, values...`; returns the number pushed. */
+  /** A waiting call's continuation: the stack holds what the scheduler resumed with (tag, values). */
+  readonly #resumed = (L: number): number => {
+    const mod = this.mod
+    const n = mod._lua_gettop(L)
+    const tag = mod._lua_tonumberx(L, 1, 0)
+    if (tag === TAG_OK) return n - 1
+    if (tag === TAG_FAIL) {
+      mod._lua_pushnil(L)
+      mod._lua_copy(L, -1, 1)
+      mod._lua_settop(L, -2)
+      return 2
+    }
+    return this.#raise(L)
+  }
+
+  /** Push a JS function's result as Lua values; returns how many. */
+  #pushValues (L: number, result: unknown): number {
+    if (result instanceof MultipleValues) {
+      this.checkStack(L, result.values.length)
+      for (const v of result.values) this.push(L, v)
+      return result.values.length
+    }
+    if (result === undefined) return 0
+    this.push(L, result)
+    return 1
+  }
+
+  /** A JS function failed: `nil, message`, or a Lua error for a bad argument (LuaArgumentError). */
+  #fail (L: number, err: unknown): number {
+    this.bytes.pushString(L, errorMessage(err))
+    if (err instanceof LuaArgumentError) return this.#raise(L)
+    this.mod._lua_pushnil(L)
+    this.mod._lua_rotate(L, -2, 1)
+    return 2
+  }
+
+  /** Raise the message on top of the stack, at the position of the Lua code that made the call. */
+  #raise (L: number): number {
+    const mod = this.mod
+    mod._luaL_where(L, 1)
+    mod._lua_rotate(L, -2, 1)
+    mod._lua_concat(L, 2)
+    return mod._lua_error(L)
+  }
+
+  /** Push `OK, values...` (to resume a waiting call with); returns the number pushed. */
   pushResult (L: number, result: unknown): number {
     try {
-      this.mod._lua_pushinteger(L, TAG_OK)
+      this.mod._lua_pushinteger(L, BigInt(TAG_OK))
       if (result instanceof MultipleValues) {
         this.checkStack(L, result.values.length)
         for (const v of result.values) this.push(L, v)
@@ -211,17 +290,13 @@ export class LuaEngine {
     } catch (err) {
       rethrowLongjmp(err)
       this.mod._lua_settop(L, 0)
-      return this.#pushFailure(L, err)
+      return this.pushFailure(L, err)
     }
   }
 
-  /** Push `FAIL, message` (→ nil, err in Lua) or `RAISE, message` (→ error(message, 2)). */
+  /** Push `FAIL, message` (→ nil, err in Lua) or `RAISE, message` (→ an error), to resume a waiting call with. */
   pushFailure (L: number, err: unknown): number {
-    return this.#pushFailure(L, err)
-  }
-
-  #pushFailure (L: number, err: unknown): number {
-    this.mod._lua_pushinteger(L, err instanceof LuaArgumentError ? TAG_RAISE : TAG_FAIL)
+    this.mod._lua_pushinteger(L, BigInt(err instanceof LuaArgumentError ? TAG_RAISE : TAG_FAIL))
     this.bytes.pushString(L, errorMessage(err))
     return 2
   }
@@ -249,6 +324,11 @@ export class LuaEngine {
     if (v instanceof Uint8Array) { this.bytes.pushBytes(L, v); return }
     if (v instanceof LuaFunctionRef) { mod._lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(v.ref)); return }
     if (v instanceof Date) { this.bytes.pushString(L, v.toISOString()); return }
+    // A value that pushes itself (rows.ts: query results, column names made Lua strings once).
+    if (typeof (v as { pushLua?: unknown }).pushLua === 'function') {
+      (v as { pushLua: (engine: LuaEngine, L: number) => void }).pushLua(this, L)
+      return
+    }
     if (depth > MAX_DEPTH) throw new Error('value too deeply nested for Lua')
     // The table, a key and a value: each level of nesting needs room of its own.
     this.checkStack(L, 3)

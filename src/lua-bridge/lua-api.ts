@@ -2,6 +2,8 @@ import { LuaFactory } from 'wasmoon'
 
 /** Constants of Lua 5.4's C API. */
 export const LUA_REGISTRYINDEX = -1001000
+/** lua_upvalueindex(1): a C closure's first upvalue. */
+export const LUA_UPVALUE1 = LUA_REGISTRYINDEX - 1
 export const LUA_OK = 0
 export const LUA_YIELD = 1
 export const LUA_ERRRUN = 2
@@ -72,6 +74,10 @@ export interface LuaModule {
   _luaL_unref (L: number, t: number, ref: number): void
   _luaL_loadbufferx (L: number, buf: number, size: number, name: number, mode: number): number
   _luaL_traceback (L: number, L1: number, msg: number, level: number): void
+  _luaL_where (L: number, level: number): void
+  _lua_concat (L: number, n: number): void
+  _lua_rotate (L: number, idx: number, n: number): void
+  _lua_copy (L: number, from: number, to: number): void
 }
 
 let modulePromise: Promise<LuaModule> | undefined

@@ -65,9 +65,9 @@ export class LuaRuntime {
       find_file: engine.registerFunction('find_file', (name: string) => this.modules.findFile(name))
     }
     const L = engine.L
-    const jscall = engine.makeCFunction(engine.jscall)
+    const jsfunction = engine.makeCFunction(engine.jsfunction)
     engine.load(L, luaSource('bootstrap.lua'), '=[evlua] bootstrap.lua')
-    engine.mod._lua_pushcclosure(L, jscall, 0)
+    engine.mod._lua_pushcclosure(L, jsfunction, 0)
     engine.push(L, LUA_NULL)
     engine.push(L, LUA_PENDING)
     engine.push(L, core)

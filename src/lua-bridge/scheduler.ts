@@ -7,6 +7,8 @@ import type { CallContext, TaskHandle } from './values.ts'
 
 const PENDING_POINTER = 1
 const THREAD_POOL_MAX = 4096
+/** Stack slots Lua guarantees to a C function (and so to an idle thread). */
+const LUA_MINSTACK = 20
 
 export type AbortReason = 'cpu' | 'timeout' | 'memory' | 'killed'
 
@@ -227,6 +229,10 @@ export class Scheduler {
       this.engine.unref(thread.ref)
       return
     }
+    // The last task's values linger above the top, where the next task's registers will be: until
+    // it writes them, the collector would count them as live (a memory check could then fail on
+    // the previous task's garbage). Overwrite the first slots (those always exist) with nil.
+    mod._lua_settop(thread.L, LUA_MINSTACK)
     mod._lua_settop(thread.L, 0)
     if (this.#free.length < THREAD_POOL_MAX) this.#free.push(thread)
     else this.engine.unref(thread.ref)

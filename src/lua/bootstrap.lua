@@ -1,25 +1,15 @@
 -- The Lua half of the bridge: how Lua calls JS, how waits reach the scheduler, how modules load.
--- Called once per engine with the jscall C function, the two sentinels and the ids of the core
--- JS functions; returns the internal table the JS side keeps.
-local jscall, NULL, PENDING, core = ...
+-- Called once per engine with the jsfunction C function, the two sentinels and the ids of the
+-- core JS functions; returns the internal table the JS side keeps.
+local jsfunction, NULL, PENDING, core = ...
 
 local co_create, co_resume, co_yield, co_status = coroutine.create, coroutine.resume, coroutine.yield, coroutine.status
 local select, error, type, setmetatable, rawset, load, tostring = select, error, type, setmetatable, rawset, load, tostring
 
-local TAG_OK, TAG_FAIL = 1, 2
-
--- jscall answers `tag, values...`; PENDING means the JS function returned a promise: the
--- coroutine yields to the scheduler, which resumes it with `tag, values...` once it settles.
-local function settle(tag, ...)
-  if tag == TAG_OK then return ... end
-  if tag == PENDING then return settle(co_yield(PENDING)) end
-  if tag == TAG_FAIL then return nil, (...) end
-  error((...), 2)
-end
-
-local function wrap(id)
-  return function(...) return settle(jscall(id, ...)) end
-end
+-- wrap(id) is the Lua function that calls JS function id: a C closure that returns the JS
+-- function's values, or `nil, err`, or raises. When the JS function returns a promise, the
+-- coroutine yields PENDING to the scheduler, which resumes it once the promise settles.
+local wrap = jsfunction
 
 -- A user coroutine that waits on JS passes the wait up to the scheduler and carries the answer
 -- back down, so waiting calls work inside coroutine.wrap / coroutine.resume too.

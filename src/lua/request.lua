@@ -22,9 +22,13 @@ end
 -- table asked for, or false when the query has an escaped non-ASCII byte (%80-%FF) that may not be
 -- valid UTF-8, which JS strings cannot carry: then Lua decodes the query itself.
 local function query_table(req, field, fetch)
-  if req.query == '' then req[field] = {} return end
   local t = fetch(req._id)
-  if t == false then parse_query(req) else req[field] = t end
+  if t == false then
+    parse_query(req)
+    return rawget(req, field)
+  end
+  req[field] = t
+  return t
 end
 
 -- A header of one view, looked up by name: 'value' comes ready-made from JS (no list to build).
@@ -46,22 +50,39 @@ end
 
 local header_view = H.views(header_lookup, all_headers)
 
--- Fields built on first access: most requests never read most of them.
+-- Fields built on first access: most requests never read most of them. A builder stores the field
+-- and returns it. (Tail calls all the way down keep the coroutine's stack small: a thread whose
+-- stack stays within its first 40 slots holds less memory while it waits.)
+local function set(req, key, value)
+  req[key] = value
+  return value
+end
+
+local function processed(req, key)
+  forms.process(req)
+  return rawget(req, key)
+end
+
 local lazy = {
-  headers = function(req) req.headers = header_view('headers', req) end,
-  headers_value = function(req) req.headers_value = header_view('value', req) end,
-  headers_csv_string = function(req) req.headers_csv_string = header_view('csv_string', req) end,
-  headers_csv_table = function(req) req.headers_csv_table = header_view('csv_table', req) end,
-  headers_flags = function(req) req.headers_flags = header_view('flags', req) end,
-  get_params = function(req) query_table(req, 'get_params', fns.query_first) end,
-  get_params_list = function(req) query_table(req, 'get_params_list', fns.query_lists) end,
-  params = function(req) req.params = {} end,
-  _headers = function(req) req._headers = {} end,
-  post_params = forms.process, post_params_list = forms.process,
-  post_metadata = forms.process, post_metadata_list = forms.process,
-  cookies = function(req) req.cookies = fns.cookies(req._id) or {} end,
-  body = function(req) rawset(req, 'body', forms.body(req)) end,
-  remote_ip = function(req) req.remote_ip = fns.remote_ip(req._id) end,
+  headers = function(req, key) return set(req, key, header_view('headers', req)) end,
+  headers_value = function(req, key) return set(req, key, header_view('value', req)) end,
+  headers_csv_string = function(req, key) return set(req, key, header_view('csv_string', req)) end,
+  headers_csv_table = function(req, key) return set(req, key, header_view('csv_table', req)) end,
+  headers_flags = function(req, key) return set(req, key, header_view('flags', req)) end,
+  get_params = function(req, key) return query_table(req, key, fns.query_first) end,
+  get_params_list = function(req, key) return query_table(req, key, fns.query_lists) end,
+  query = function(req, key) return set(req, key, fns.query_string(req._id)) end,
+  params = function(req, key) return set(req, key, {}) end,
+  _headers = function(req, key) return set(req, key, {}) end,
+  _kind = function(req, key) return set(req, key, 'none') end,
+  post_params = processed, post_params_list = processed, post_metadata = processed, post_metadata_list = processed,
+  cookies = function(req, key) return set(req, key, fns.cookies(req._id) or {}) end,
+  body = function(req, key)
+    local body = forms.body(req)
+    rawset(req, key, body)
+    return body
+  end,
+  remote_ip = function(req, key) return set(req, key, fns.remote_ip(req._id)) end,
 }
 
 local Request = {}
@@ -70,10 +91,7 @@ local function request_index(req, key)
   local m = Request[key]
   if m ~= nil then return m end
   local build = lazy[key]
-  if build then
-    build(req)
-    return rawget(req, key)
-  end
+  if build then return build(req, key) end
   return nil
 end
 
@@ -222,10 +240,8 @@ local KNOWN = { any = true, schema = true, websocket = true }
 for _, m in ipairs(METHODS) do KNOWN[m] = true end
 
 local internal = require 'evlua.internal'
--- The request each running coroutine is serving (for platform.get_http_request()).
-local by_thread = setmetatable({}, { __mode = 'k' })
-local running = coroutine.running
-local M = { Request = Request, routes = routes, by_thread = by_thread }
+local getinfo, getlocal = debug.getinfo, debug.getlocal
+local M = { Request = Request, routes = routes }
 
 -- Load a route file and describe it to the router: its id, methods, schemas.
 function M.load_route(source, chunkname)
@@ -281,7 +297,8 @@ end
 -- The response as positional values for JS: status, body, default content type code, header list
 -- (nil when there is none).
 local function respond(req, first, ...)
-  if req._kind ~= 'none' then forms.finish(req) end
+  local kind = rawget(req, '_kind')
+  if kind and kind ~= 'none' then forms.finish(req) end
   if rawget(req, '_started') then
     if not req._finished then req:finish() end
     return STREAMED
@@ -307,6 +324,11 @@ local function respond(req, first, ...)
   return status or 200, b, ct, headers
 end
 
+-- The handler runs in this small frame, not dispatch's (a tail call), so its stack starts low.
+local function serve(req, handler)
+  return respond(req, handler(req))
+end
+
 local METHOD_KEYS = {
   GET = 'get', HEAD = 'head', POST = 'post', PUT = 'put', PATCH = 'patch', DELETE = 'delete', OPTIONS = 'options',
 }
@@ -318,21 +340,25 @@ local function pick(handlers, method)
   return handlers.any
 end
 
--- Called by JS for every request: route id, exchange id, the request line, the path parameters (nil
+-- Called by JS for every request: route id, exchange id, method, path, the path parameters (nil
 -- when there are none) and the kind of body ('raw', 'form', 'multipart'; nil for none).
-function M.dispatch(route, id, method, path, query, params, kind)
-  local req = setmetatable({
-    _id = id, _kind = kind or 'none', method = method, path = path, query = query, params = params,
-  }, request_mt)
-  local handler = pick(routes[route], METHOD_KEYS[method] or lower(method))
-  by_thread[running()] = req
-  return respond(req, handler(req))
+-- A request table starts with four fields at most (a small table: it is what a waiting request
+-- holds); the rest (query, body kind, header views...) are built on first use.
+function M.dispatch(route, id, method, path, params, kind)
+  local req = setmetatable({ _id = id, method = method, path = path, params = params }, request_mt)
+  if kind then req._kind = kind end
+  return serve(req, pick(routes[route], METHOD_KEYS[method] or lower(method)))
 end
 
---- The request the calling coroutine serves, or nil.
+--- The request the calling coroutine serves, or nil: serve's first local, in the coroutine's
+--- bottom frame.
 function M.current()
-  local req = by_thread[running()]
-  if req and fns.alive(req._id) then return req end
+  local level = 2
+  while getinfo(level, 'l') do level = level + 1 end
+  local bottom = getinfo(level - 1, 'f')
+  if not bottom or bottom.func ~= serve then return nil end
+  local _, req = getlocal(level - 1, 1)
+  if type(req) == 'table' and fns.alive(req._id) then return req end
   return nil
 end
 

@@ -46,6 +46,11 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
       raw_headers: (id: number) => exchanges.get(id).request.raw.rawHeaders,
       header_values: (id: number, name: string) => headerValues(exchanges.get(id).request.raw.rawHeaders, name),
       header_value: (id: number, name: string) => headerValue(exchanges.get(id).request.raw.rawHeaders, name),
+      query_string: (id: number) => {
+        const url = exchanges.get(id).request.url
+        const q = url.indexOf('?')
+        return q < 0 ? '' : url.slice(q)
+      },
       query_first: (id: number) => queryTable(exchanges.get(id).request, firstValue),
       query_lists: (id: number) => queryTable(exchanges.get(id).request, allValues),
       cookies: (id: number) => {
@@ -92,7 +97,6 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
       const url = request.url
       const q = url.indexOf('?')
       const path = (q < 0 ? url : url.slice(0, q)).slice(1)
-      const query = q < 0 ? '' : url.slice(q)
       let params = request.params as Record<string, string> | undefined
       if (catchAllParam && params) {
         const { '*': rest, ...others } = params
@@ -101,7 +105,7 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
         params = undefined
       }
       // The answer goes out from settled(), at once when the handler never waits: no promise.
-      runtime.start(refs.dispatch, [routeId, id, request.method, path, query, params, luaBodyKind(request)], taskOptions, id)
+      runtime.start(refs.dispatch, [routeId, id, request.method, path, params, luaBodyKind(request)], taskOptions, id)
     } as LuaRouteHandler
   }
 
@@ -210,6 +214,7 @@ function parsedQuery (request: FastifyRequest): Record<string, string | string[]
 
 /** A table of the request's query, name → pick(value), or false when Lua must decode it itself. */
 function queryTable (request: FastifyRequest, pick: (v: string | string[]) => unknown): Record<string, unknown> | false {
+  if (!request.url.includes('?')) return {}
   const query = parsedQuery(request)
   if (query === false) return false
   const out: Record<string, unknown> = {}
