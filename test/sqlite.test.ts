@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import { cp, mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { DatabaseSync } from 'node:sqlite'
 import { test, type TestContext } from 'node:test'
 import { DATA_APP, dataApp, getJson } from './fixtures/apps/data/app.ts'
 
@@ -55,6 +56,23 @@ test('failures are nil, err with SQLite\'s message; the database keeps working',
   assert.deepEqual(r.body.exec, [true, 'table uniq already exists'])
   assert.deepEqual(r.body.prepare, [true, 'no such table: nowhere'])
   assert.equal(r.body.after, 1)
+})
+
+test('cached statements: column names follow schema changes; the cache outgrows its size; handles share it', async (t) => {
+  const { app } = await sqliteApp(t)
+  const r = await getJson(app, '/sqlite/cache')
+  assert.equal(r.status, 200, JSON.stringify(r.body))
+  assert.equal(r.body.ok, true)
+})
+
+test('a cached statement sees a table rebuilt by another connection: the same number of columns, others', async (t) => {
+  const { app, dir } = await sqliteApp(t)
+  assert.equal((await app.inject({ method: 'POST', url: '/sqlite/external' })).statusCode, 204)
+  assert.deepEqual((await getJson(app, '/sqlite/external')).body, { a: 1, b: 2 })
+  const other = new DatabaseSync(join(dir, 'db', 'test.sqlite'))
+  other.exec('drop table ext; create table ext (b, a); insert into ext values (20, 10)')
+  other.close()
+  assert.deepEqual((await getJson(app, '/sqlite/external')).body, { b: 20, a: 10 })
 })
 
 test('nested transactions are savepoints', async (t) => {

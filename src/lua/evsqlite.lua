@@ -4,7 +4,7 @@ local fns = ...
 local type, error, select, setmetatable, getmetatable, pcall, tostring = type, error, select, setmetatable, getmetatable, pcall, tostring
 local pack, unpack = table.pack, table.unpack
 
-local open, close, exec, query, prepare, execute, finalize = fns.open, fns.close, fns.exec, fns.query, fns.prepare, fns.execute, fns.finalize
+local open, close, exec, statement_key, run, prepare, execute, finalize = fns.open, fns.close, fns.exec, fns.statement_key, fns.run, fns.prepare, fns.execute, fns.finalize
 local cursor, next_row, close_cursor = fns.cursor, fns.next, fns.close_cursor
 local begin, commit, rollback, last_id, changes = fns.begin, fns.commit, fns.rollback, fns.last_id, fns.changes
 
@@ -31,14 +31,35 @@ end
 local D = require 'evlua.data'
 local check_sql = D.check_sql
 
+-- db:query's statements, by SQL text: { keys = { [sql] = key }, n = count }, one per connection
+-- (the handles of a file share theirs), so the text need not cross to JS on every query.
+local CACHE_SIZE = 256
+local shared_caches = {}
+
 --- syntax: db, err = evsqlite.open([path])
 function M.open(path)
   if path ~= nil and type(path) ~= 'string' then
     error("bad argument #1 to 'open' (string or nil expected, got " .. type(path) .. ')', 2)
   end
-  local id, err = open(path)
-  if not id then return nil, err end
-  return setmetatable({ _id = id }, DB)
+  local id, shared = open(path)
+  if not id then return nil, shared end
+  local cache = shared and shared_caches[shared]
+  if not cache then
+    cache = { keys = {}, n = 0 }
+    if shared then shared_caches[shared] = cache end
+  end
+  return setmetatable({ _id = id, _cache = cache }, DB)
+end
+
+-- The key of sql's statement, prepared on first use (nil, err for an SQL error).
+local function key_for(cache, id, sql)
+  -- Full: start afresh (JS forgets its side too) rather than track which statements are used.
+  if cache.n >= CACHE_SIZE then cache.keys, cache.n = {}, 0 end
+  local k, err = statement_key(id, sql, cache.n == 0)
+  if not k then return nil, err end
+  cache.keys[sql] = k
+  cache.n = cache.n + 1
+  return k
 end
 
 --- syntax: ok, err = db:exec(sql)   (one or more statements, no parameters, no rows)
@@ -50,9 +71,17 @@ end
 
 --- syntax: rows, err = db:query(sql, ...)
 function DB:query(sql, ...)
-  local id = check_db(self, 'query')
-  check_sql(sql, 'query')
-  return query(id, sql, ...)
+  -- check_db inline: this is the call a request makes most.
+  local id = getmetatable(self) == DB and self._id or check_db(self, 'query')
+  local cache = self._cache
+  local k = cache.keys[sql]
+  if not k then
+    check_sql(sql, 'query')
+    local err
+    k, err = key_for(cache, id, sql)
+    if not k then return nil, err end
+  end
+  return run(id, k, ...)
 end
 
 --- syntax: stmt, err = db:prepare(sql)

@@ -4,7 +4,8 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { luaSource } from '../lua-bridge/modules.ts'
-import { LUA_NULL, LuaFunctionRef, badArgument, isLuaString, toText, type CallContext, type TaskHandle } from '../lua-bridge/values.ts'
+import { LuaRows } from '../lua-bridge/rows.ts'
+import { LUA_NULL, LuaFunctionRef, badArgument, isLuaString, multi, toText, type CallContext, type TaskHandle } from '../lua-bridge/values.ts'
 import { taskOf } from './data-values.ts'
 
 /** Prepared statements kept per connection for `db:query` / `db:exec`-style calls, by SQL text. */
@@ -16,10 +17,15 @@ const NO_TASK = Object.freeze({ id: 0 }) as unknown as TaskHandle
 
 interface CachedStatement {
   stmt: StatementSync
+  /** How Lua names a cached statement in `run` (unique in the process). */
+  key: number
   /** The statement has result columns (SELECT, RETURNING, some PRAGMAs): run it with all(). */
   rows: boolean
   /** A plain SELECT: cannot change last_id()/changes(), and is safe to run again. */
   select: boolean
+  /** The result's column names, as read at schema epoch `epoch` (reading them costs more than a query). */
+  names: string[]
+  epoch: number
 }
 
 /**
@@ -34,6 +40,13 @@ interface Connection {
   shared: boolean
   handles: number
   cache: Map<string, CachedStatement>
+  /**
+   * The statements Lua holds keys to (in the db's `_cache`, by SQL text: the text then need not
+   * cross to JS on every query). Kept until Lua starts its cache afresh, even if evicted from `cache`.
+   */
+  keys: Map<number, CachedStatement>
+  /** db:rows statements not iterating now, by SQL text (compiling one costs more than a short loop). */
+  idle: Map<string, StatementSync>
   owner: TaskHandle | undefined
   depth: number
   waiters: Array<() => void>
@@ -54,7 +67,11 @@ interface Statement {
   /** The parameters of the last execute, for rows() without parameters (LuaDBI's execute-then-rows). */
   last: unknown[]
 }
-interface Cursor { handle: Handle, iter: Iterator<Record<string, unknown>>, arrays: boolean }
+/**
+ * `entry`: a prepared statement's, which returns arrays of values; else db:rows' own statement
+ * (which returns objects), for the idle ones when the loop ends.
+ */
+interface Cursor { handle: Handle, iter: Iterator<unknown>, arrays: boolean, entry: CachedStatement | undefined, text: string, stmt: StatementSync }
 
 const SELECT = /^\s*(?:select|values)\b/i
 
@@ -82,16 +99,45 @@ function param (v: unknown, n: number, fn: string): unknown {
   throw badArgument(n, fn, 'string, number, boolean, nil or platform.null', v)
 }
 
+/** The parameters of a call, converted in place (args is the call's own rest array). */
 function params (args: unknown[], first: number, fn: string): unknown[] {
   // One table argument holds named parameters: db:query('... :name', { name = 'x' }).
   if (args.length === 1 && typeof args[0] === 'object' && args[0] !== null && !Buffer.isBuffer(args[0]) && !(args[0] instanceof LuaFunctionRef)) {
     const named: Record<string, unknown> = {}
     for (const [k, v] of Object.entries(args[0] as Record<string, unknown>)) named[k] = param(v, first, fn)
-    return [named]
+    args[0] = named
+    return args
   }
-  const out = new Array(args.length)
-  for (let i = 0; i < args.length; i++) out[i] = param(args[i], first + i, fn)
-  return out
+  for (let i = 0; i < args.length; i++) args[i] = param(args[i], first + i, fn)
+  return args
+}
+
+/** A row of values (a statement in arrays mode) as a list for Lua, NULL → platform.null. */
+function valuesToLua (values: unknown[]): unknown[] {
+  for (let i = 0; i < values.length; i++) if (values[i] === null) values[i] = LUA_NULL
+  return values
+}
+
+/** A row of values as a table keyed by column name (a later column wins a repeated name, as in node:sqlite). */
+function rowObject (names: readonly string[], values: unknown[]): Record<string, unknown> {
+  const row: Record<string, unknown> = {}
+  for (let i = 0; i < names.length; i++) row[names[i]] = values[i] === null ? LUA_NULL : values[i]
+  return row
+}
+
+// Node 22's node:sqlite has neither (Node 24 has both): without an authorizer, column names are
+// read on every query; without array rows, object rows are turned into arrays (a column name
+// that repeats keeps one value then).
+const SQLITE_OK = 0
+const WATCHES_SCHEMA = typeof (DatabaseSync.prototype as { setAuthorizer?: unknown }).setAuthorizer === 'function'
+
+function returnArrays (stmt: StatementSync): void {
+  if (typeof (stmt as { setReturnArrays?: unknown }).setReturnArrays === 'function') {
+    stmt.setReturnArrays(true)
+    return
+  }
+  const all = stmt.all.bind(stmt)
+  stmt.all = ((...args: []) => all(...args).map((row) => Object.values(row as object))) as unknown as typeof stmt.all
 }
 
 /** `evsqlite`: SQLite through node:sqlite (synchronous, in the server's thread; see docs/modules/evsqlite.md). */
@@ -103,6 +149,28 @@ async function sqlitePlugin (fastify: FastifyInstance): Promise<void> {
   const cursors = new Map<number, Cursor>()
   let nextId = 1
   let nextMemory = 1
+  /**
+   * Bumped whenever SQLite re-prepares a statement (after a schema change: ours, a rollback's,
+   * another process's), whose columns may then differ (`select *`): cached column names older than
+   * it are read again. SQLite calls the authorizer whenever it compiles SQL; `compiling` is set
+   * while we compile our own, so any other call is a re-prepare.
+   */
+  let schemaEpoch = 0
+  let compiling = false
+  const authorize = (): number => {
+    if (!compiling) schemaEpoch++
+    return SQLITE_OK
+  }
+
+  function execSql (db: DatabaseSync, sql: string): void {
+    compiling = true
+    try { db.exec(sql) } finally { compiling = false }
+  }
+
+  function prepareSql (db: DatabaseSync, sql: string): StatementSync {
+    compiling = true
+    try { return db.prepare(sql) } finally { compiling = false }
+  }
 
   function connect (path: string): Connection {
     const memory = path === ':memory:' || path === '' || path.includes('mode=memory')
@@ -120,11 +188,14 @@ async function sqlitePlugin (fastify: FastifyInstance): Promise<void> {
       shared: !memory,
       handles: 0,
       cache: new Map(),
+      keys: new Map(),
+      idle: new Map(),
       owner: undefined,
       depth: 0,
       waiters: [],
       info: db.prepare('SELECT last_insert_rowid() AS id, changes() AS n')
     }
+    if (WATCHES_SCHEMA) db.setAuthorizer(authorize)
     connections.set(key, conn)
     return conn
   }
@@ -133,6 +204,8 @@ async function sqlitePlugin (fastify: FastifyInstance): Promise<void> {
     if (conn.handles > 0 || conn.shared) return
     connections.delete(conn.key)
     conn.cache.clear()
+    conn.keys.clear()
+    conn.idle.clear()
     try { conn.db.close() } catch {}
   }
 
@@ -145,7 +218,7 @@ async function sqlitePlugin (fastify: FastifyInstance): Promise<void> {
   function prepared (conn: Connection, sql: string): CachedStatement {
     let entry = conn.cache.get(sql)
     if (entry) return entry
-    entry = describe(conn.db.prepare(sql), sql)
+    entry = describe(prepareSql(conn.db, sql), sql)
     // First in, first out: a program runs a fixed set of statements, so this rarely evicts.
     if (conn.cache.size >= STATEMENT_CACHE_SIZE) conn.cache.delete(conn.cache.keys().next().value!)
     conn.cache.set(sql, entry)
@@ -153,10 +226,38 @@ async function sqlitePlugin (fastify: FastifyInstance): Promise<void> {
   }
 
   function describe (stmt: StatementSync, sql: string): CachedStatement {
-    const rows = stmt.columns().length > 0
+    const names = stmt.columns().map((c) => c.name)
+    const rows = names.length > 0
     const select = rows && SELECT.test(sql)
     if (!select) stmt.setReadBigInts(true)
-    return { stmt, rows, select }
+    // Rows as arrays of values: cheaper to make and to push than objects (see LuaRows).
+    if (rows) returnArrays(stmt)
+    return { stmt, key: nextId++, rows, select, names, epoch: schemaEpoch }
+  }
+
+  function rowsStatement (conn: Connection, text: string): StatementSync {
+    const stmt = conn.idle.get(text)
+    if (!stmt) return prepareSql(conn.db, text)
+    conn.idle.delete(text)
+    return stmt
+  }
+
+  function endCursor (cid: number, c: Cursor): void {
+    cursors.delete(cid)
+    c.handle.children.delete(cid)
+    c.iter.return?.()
+    if (c.entry) return
+    const { idle } = c.handle.conn
+    if (idle.size >= STATEMENT_CACHE_SIZE) idle.delete(idle.keys().next().value!)
+    idle.set(c.text, c.stmt)
+  }
+
+  function columnNames (entry: CachedStatement): readonly string[] {
+    if (entry.epoch !== schemaEpoch || !WATCHES_SCHEMA) {
+      entry.names = entry.stmt.columns().map((c) => c.name)
+      entry.epoch = schemaEpoch
+    }
+    return entry.names
   }
 
   function snapshot (h: Handle): void {
@@ -165,7 +266,7 @@ async function sqlitePlugin (fastify: FastifyInstance): Promise<void> {
     h.changes = info.n
   }
 
-  function execute (h: Handle, entry: CachedStatement, args: unknown[]): unknown[] {
+  function execute (h: Handle, entry: CachedStatement, args: unknown[]): unknown[] | LuaRows {
     const { stmt } = entry
     if (!entry.rows) {
       const r = stmt.run(...(args as []))
@@ -173,22 +274,28 @@ async function sqlitePlugin (fastify: FastifyInstance): Promise<void> {
       h.changes = r.changes
       return []
     }
-    let rows: Array<Record<string, unknown>>
+    let rows: unknown[][]
     if (entry.select) {
       try {
-        rows = stmt.all(...(args as [])) as Array<Record<string, unknown>>
+        rows = stmt.all(...(args as [])) as unknown as unknown[][]
       } catch (err) {
         // An integer beyond 2^53 in a SELECT: read this statement's integers as bigints from now on.
         if ((err as NodeJS.ErrnoException).code !== 'ERR_OUT_OF_RANGE') throw err
         stmt.setReadBigInts(true)
-        rows = stmt.all(...(args as [])) as Array<Record<string, unknown>>
+        rows = stmt.all(...(args as [])) as unknown as unknown[][]
       }
     } else {
-      rows = stmt.all(...(args as [])) as Array<Record<string, unknown>>
+      rows = stmt.all(...(args as [])) as unknown as unknown[][]
       snapshot(h)
     }
-    for (let i = 0; i < rows.length; i++) rowToLua(rows[i])
-    return rows
+    if (rows.length === 0) return []
+    return new LuaRows(columnNames(entry), rows)
+  }
+
+  /** Whether the calling task may use the connection now (no other task's transaction is open on it). */
+  function free (ctx: CallContext | undefined, h: Handle): boolean {
+    const owner = h.conn.owner
+    return owner === undefined || owner === (taskOf(ctx) ?? NO_TASK)
   }
 
   /**
@@ -228,18 +335,18 @@ async function sqlitePlugin (fastify: FastifyInstance): Promise<void> {
     const task = taskOf(this) ?? NO_TASK
     return guarded(this, h, () => {
       if (conn.owner === task) {
-        conn.db.exec(`SAVEPOINT evlua_${conn.depth}`)
+        execSql(conn.db, `SAVEPOINT evlua_${conn.depth}`)
         conn.depth++
         return true as const
       }
       // BEGIN IMMEDIATE takes the write lock now, so another process cannot make our COMMIT fail.
-      conn.db.exec('BEGIN IMMEDIATE')
+      execSql(conn.db, 'BEGIN IMMEDIATE')
       conn.owner = task
       conn.depth = 1
       if (task !== NO_TASK) {
         task.onEnd(() => {
           if (conn.owner !== task) return
-          try { if (conn.db.isTransaction) conn.db.exec('ROLLBACK') } catch {}
+          try { if (conn.db.isTransaction) execSql(conn.db, 'ROLLBACK') } catch {}
           endTransaction(conn)
         })
       }
@@ -255,11 +362,11 @@ async function sqlitePlugin (fastify: FastifyInstance): Promise<void> {
     if (conn.depth > 1) {
       conn.depth--
       const sp = `evlua_${conn.depth}`
-      conn.db.exec(commit ? `RELEASE ${sp}` : `ROLLBACK TO ${sp}; RELEASE ${sp}`)
+      execSql(conn.db, commit ? `RELEASE ${sp}` : `ROLLBACK TO ${sp}; RELEASE ${sp}`)
       return true
     }
     try {
-      if (conn.db.isTransaction) conn.db.exec(commit ? 'COMMIT' : 'ROLLBACK')
+      if (conn.db.isTransaction) execSql(conn.db, commit ? 'COMMIT' : 'ROLLBACK')
     } catch (err) {
       // A failed COMMIT leaves the transaction open: the caller rolls back, which ends it.
       if (!commit) endTransaction(conn)
@@ -287,7 +394,8 @@ async function sqlitePlugin (fastify: FastifyInstance): Promise<void> {
         conn.handles++
         const id = nextId++
         handles.set(id, { conn, lastId: 0, changes: 0, children: new Set() })
-        return id
+        // A shared connection's name, so that its handles share one statement cache in Lua too.
+        return multi(id, conn.shared ? conn.key : false)
       },
       close: (id: number) => {
         const h = handles.get(id)
@@ -306,23 +414,34 @@ async function sqlitePlugin (fastify: FastifyInstance): Promise<void> {
         if (!isLuaString(sql)) throw badArgument(1, 'exec', 'string', sql)
         const h = handle(id, 'exec')
         return guarded(this, h, () => {
-          h.conn.db.exec(toText(sql))
+          execSql(h.conn.db, toText(sql))
           snapshot(h)
           return true
         })
       },
-      query: function (this: CallContext | undefined, id: number, sql: unknown, ...args: unknown[]) {
+      /** The key of sql's cached statement, for run; `fresh`: Lua forgot the keys it had. */
+      statement_key: (id: number, sql: unknown, fresh: boolean) => {
         if (!isLuaString(sql)) throw badArgument(1, 'query', 'string', sql)
+        const { conn } = handle(id, 'query')
+        if (fresh) conn.keys.clear()
+        const entry = prepared(conn, toText(sql))
+        conn.keys.set(entry.key, entry)
+        return entry.key
+      },
+      run: function (this: CallContext | undefined, id: number, key: number, ...args: unknown[]) {
         const h = handle(id, 'query')
+        const entry = h.conn.keys.get(key)
+        if (!entry) throw new Error('statement is closed')
         const bound = params(args, 2, 'query')
-        return guarded(this, h, () => execute(h, prepared(h.conn, toText(sql)), bound))
+        if (free(this, h)) return execute(h, entry, bound)
+        return guarded(this, h, () => execute(h, entry, bound))
       },
       prepare: (id: number, sql: unknown) => {
         if (!isLuaString(sql)) throw badArgument(1, 'prepare', 'string', sql)
         const h = handle(id, 'prepare')
         const text = toText(sql)
         const sid = nextId++
-        statements.set(sid, { handle: h, entry: describe(h.conn.db.prepare(text), text), last: [] })
+        statements.set(sid, { handle: h, entry: describe(prepareSql(h.conn.db, text), text), last: [] })
         h.children.add(sid)
         return sid
       },
@@ -331,6 +450,7 @@ async function sqlitePlugin (fastify: FastifyInstance): Promise<void> {
         if (!s) throw new Error('statement is closed')
         const bound = params(args, 1, 'execute')
         s.last = bound
+        if (free(this, s.handle)) return execute(s.handle, s.entry, bound)
         return guarded(this, s.handle, () => execute(s.handle, s.entry, bound))
       },
       finalize: (sid: number) => {
@@ -346,22 +466,26 @@ async function sqlitePlugin (fastify: FastifyInstance): Promise<void> {
         let h: Handle
         let stmt: StatementSync
         let bound: unknown[]
+        let entry: CachedStatement | undefined
+        let text = ''
         if (sql === undefined) {
           const s = statements.get(sid)
           if (!s) throw new Error('statement is closed')
           h = s.handle
-          stmt = s.entry.stmt
+          entry = s.entry
+          stmt = entry.stmt
           bound = last ? s.last : params(args, 1, 'rows')
         } else {
           if (!isLuaString(sql)) throw badArgument(1, 'rows', 'string', sql)
           h = handle(sid, 'rows')
           bound = params(args, 2, 'rows')
-          stmt = h.conn.db.prepare(toText(sql))
+          text = toText(sql)
+          stmt = rowsStatement(h.conn, text)
         }
         stmt.setReadBigInts(true)
         return guarded(this, h, () => {
           const cid = nextId++
-          cursors.set(cid, { handle: h, iter: stmt.iterate(...(bound as [])) as Iterator<Record<string, unknown>>, arrays })
+          cursors.set(cid, { handle: h, iter: stmt.iterate(...(bound as [])) as Iterator<unknown>, arrays, entry, text, stmt })
           h.children.add(cid)
           return cid
         })
@@ -371,14 +495,18 @@ async function sqlitePlugin (fastify: FastifyInstance): Promise<void> {
         if (!c) return undefined
         return guarded(this, c.handle, () => {
           const r = c.iter.next()
-          if (r.done) { cursors.delete(cid); c.handle.children.delete(cid); return undefined }
-          const row = rowToLua(r.value)
+          if (r.done) { endCursor(cid, c); return undefined }
+          if (c.entry && Array.isArray(r.value)) {
+            const values = r.value as unknown[]
+            return c.arrays ? valuesToLua(values) : rowObject(columnNames(c.entry), values)
+          }
+          const row = rowToLua(r.value as Record<string, unknown>)
           return c.arrays ? Object.values(row) : row
         })
       },
       close_cursor: (cid: number) => {
         const c = cursors.get(cid)
-        if (c) { cursors.delete(cid); c.handle.children.delete(cid); c.iter.return?.() }
+        if (c) endCursor(cid, c)
         return true
       },
       begin,
