@@ -7,6 +7,9 @@ const SCRATCH_SIZE = 64 * 1024
  * Byte-exact strings between JS and Lua. wasmoon converts through C strings (NUL truncates,
  * non-UTF-8 is mangled); we copy bytes with explicit lengths through a scratch buffer instead.
  */
+/** Strings up to this length are tried as ASCII first. */
+const SHORT = 32
+
 export class Bytes {
   readonly #mod: LuaModule
   #heap: Buffer
@@ -29,7 +32,23 @@ export class Bytes {
 
   /** Push a JS string (as UTF-8) onto L. */
   pushString (L: number, s: string): void {
-    const max = s.length * 3
+    const n = s.length
+    if (n <= SHORT) {
+      // Short ASCII (names, keys, small values): a plain copy beats Buffer#write's setup.
+      const heap = this.heap()
+      const p = this.#scratch
+      let i = 0
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i)
+        if (c > 0x7f) break
+        heap[p + i] = c
+      }
+      if (i === n) {
+        this.#mod._lua_pushlstring(L, p, n)
+        return
+      }
+    }
+    const max = n * 3
     if (max <= SCRATCH_SIZE) {
       const n = this.heap().write(s, this.#scratch, 'utf8')
       this.#mod._lua_pushlstring(L, this.#scratch, n)
