@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import fastifyPostgres from '@fastify/postgres'
 import pg from 'pg'
 import { luaSource } from '../lua-bridge/modules.ts'
+import { LuaRows } from '../lua-bridge/rows.ts'
 import { LUA_NULL, LuaFunctionRef, badArgument, isLuaString, toBytes, toText, type CallContext } from '../lua-bridge/values.ts'
 import { taskOf } from './data-values.ts'
 
@@ -86,22 +87,16 @@ function nullsInArray (a: unknown[]): unknown[] {
   return a
 }
 
-function rowsToLua (rows: Array<Record<string, unknown>>): Array<Record<string, unknown>> {
+/** Several statements in one text (no parameters) give several results: the last one's rows. */
+function rowsOf (result: pg.QueryResult | pg.QueryResult[]): LuaRows | unknown[] {
+  const last = Array.isArray(result) ? result[result.length - 1] : result
+  const rows = (last?.rows ?? []) as unknown[][]
+  if (rows.length === 0) return []
   for (let i = 0; i < rows.length; i++) {
     const row = rows[i]
-    for (const k in row) {
-      const v = row[k]
-      if (v === null) row[k] = LUA_NULL
-      else if (Array.isArray(v)) nullsInArray(v)
-    }
+    for (let c = 0; c < row.length; c++) if (Array.isArray(row[c])) nullsInArray(row[c] as unknown[])
   }
-  return rows
-}
-
-/** Several statements in one text (no parameters) give several results: the last one's rows. */
-function rowsOf (result: pg.QueryResult | pg.QueryResult[]): Array<Record<string, unknown>> {
-  const last = Array.isArray(result) ? result[result.length - 1] : result
-  return rowsToLua(last?.rows ?? [])
+  return new LuaRows(last.fields.map((f) => f.name), rows)
 }
 
 // --- Lua values → Postgres parameters ------------------------------------------------------------
@@ -189,7 +184,7 @@ async function postgresPlugin (fastify: FastifyInstance): Promise<void> {
   async function run (conn: Connection, query: pg.QueryConfig): Promise<unknown> {
     conn.busy++
     try {
-      return rowsOf(await conn.client.query(query))
+      return rowsOf(await conn.client.query({ ...query, rowMode: 'array' }))
     } catch (err) {
       throw new Error(pgErrorMessage(err))
     } finally {
@@ -236,7 +231,7 @@ async function postgresPlugin (fastify: FastifyInstance): Promise<void> {
         const text = sqlText(sql, 'query')
         const values = params(args, 2, 'query')
         try {
-          return rowsOf(await pool.query({ text, values }))
+          return rowsOf(await pool.query({ text, values, rowMode: 'array' }))
         } catch (err) {
           throw new Error(pgErrorMessage(err))
         }
