@@ -68,6 +68,8 @@ export class LuaEngine {
   readonly #global: number
   /** A JS exception escaped through Lua: the state can no longer be trusted. */
   corrupted = false
+  /** Registry refs as the bigints lua_rawgeti takes (the same few refs are pushed on every request). */
+  #refKeys: bigint[] = []
   /** C function pointers of #call and #resumed (set once the fields holding them exist). */
   #callPtr = 0
   #resumedPtr = 0
@@ -375,11 +377,10 @@ export class LuaEngine {
       case LUA_TNIL: return undefined
       case LUA_TBOOLEAN: return mod._lua_toboolean(L, idx) !== 0
       case LUA_TNUMBER: {
-        if (mod._lua_isinteger(L, idx)) {
-          const b = mod._lua_tointegerx(L, idx, 0)
-          return b >= -9007199254740991n && b <= 9007199254740991n ? Number(b) : b
-        }
-        return mod._lua_tonumberx(L, idx, 0)
+        const n = mod._lua_tonumberx(L, idx, 0)
+        // An integer beyond 2^53 comes as a bigint; read as a float it would lose its low bits.
+        if (!Number.isSafeInteger(n) && mod._lua_isinteger(L, idx)) return mod._lua_tointegerx(L, idx, 0)
+        return n
       }
       case LUA_TSTRING: return this.bytes.readString(L, idx)
       case LUA_TLIGHTUSERDATA: return mod._lua_touserdata(L, idx) === NULL_POINTER ? LUA_NULL : undefined
@@ -434,7 +435,7 @@ export class LuaEngine {
   }
 
   pushRef (L: number, ref: number): void {
-    this.mod._lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(ref))
+    this.mod._lua_rawgeti(L, LUA_REGISTRYINDEX, this.#refKeys[ref] ??= BigInt(ref))
   }
 
   /** Compile source onto L's stack as a function; throws LuaError naming chunk and line. */

@@ -5,8 +5,8 @@ local json = require 'json'
 local forms = require 'evlua.forms'
 local H = require 'evlua.headers'
 
-local type, tostring, tonumber, pairs, ipairs, select, error, setmetatable, rawget, rawset =
-  type, tostring, tonumber, pairs, ipairs, select, error, setmetatable, rawget, rawset
+local type, tostring, tonumber, pairs, ipairs, select, error, setmetatable, getmetatable, rawget, rawset =
+  type, tostring, tonumber, pairs, ipairs, select, error, setmetatable, getmetatable, rawget, rawset
 local concat, lower, byte, char = table.concat, string.lower, string.byte, string.char
 
 local STREAMED = 0
@@ -96,9 +96,11 @@ local function request_index(req, key)
 end
 
 local request_mt = { __index = request_index }
+-- A finished request changes metatable rather than gaining a field (which could make its table grow).
+local finished_mt = { __index = request_index }
 
 local function check_open(req, what, level)
-  if req._finished then error('cannot ' .. what .. ': the response is already finished', level) end
+  if getmetatable(req) == finished_mt then error('cannot ' .. what .. ': the response is already finished', level) end
 end
 
 -- The response primitives, shared with the evpoco response object (evpoco.lua), which must not
@@ -186,14 +188,14 @@ end
 
 --- syntax: request:flush()
 function Request:flush()
-  if not self._started and not self._finished then self:finish_headers() end
+  if not self._started and getmetatable(self) ~= finished_mt then self:finish_headers() end
 end
 
 --- syntax: request:finish()
 function Request:finish()
-  if self._finished then return end
+  if getmetatable(self) == finished_mt then return end
   if not self._started then self:finish_headers() end
-  self._finished = true
+  setmetatable(self, finished_mt)
   fns.finish(self._id)
 end
 
@@ -300,10 +302,10 @@ local function respond(req, first, ...)
   local kind = rawget(req, '_kind')
   if kind and kind ~= 'none' then forms.finish(req) end
   if rawget(req, '_started') then
-    if not req._finished then req:finish() end
+    if getmetatable(req) ~= finished_mt then req:finish() end
     return STREAMED
   end
-  req._finished = true
+  setmetatable(req, finished_mt)
   local headers = rawget(req, '_headers')
   if headers and headers[1] == nil then headers = nil end
   local status = rawget(req, '_status')
