@@ -15,6 +15,9 @@ const { FST_ERR_CTP_BODY_TOO_LARGE } = errorCodes
 /** Bytes a request may still hand over; shared by every reader of one request body. */
 export interface Budget { left: number }
 
+/** Takes a body's chunks one by one as they arrive; a throw stops the reading with that error. */
+export type ChunkSink = (chunk: Buffer) => void
+
 /** Where a body's chunks come from, pulled one at a time. */
 export interface ChunkSource {
   /** Whether all of the body has been read. */
@@ -25,6 +28,8 @@ export interface ChunkSource {
   next (): Buffer | undefined | Promise<Buffer | undefined>
   /** The rest of the body in one buffer. */
   readAll (): Promise<Buffer>
+  /** The rest of the body, each chunk handed to `sink` as it arrives (nothing joined). */
+  readInto (sink: ChunkSink): Promise<void>
   /** Stop reading and let the rest of the input flow away. */
   discard (): void
 }
@@ -69,6 +74,11 @@ function parseForValidation (request: FastifyRequest, raw: Buffer): unknown {
   } catch (err) {
     throw Object.assign(err as Error, { statusCode: 400 })
   }
+}
+
+/** Chunks joined into one buffer (without a copy when there is only one). */
+export function join (chunks: Buffer[]): Buffer {
+  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)
 }
 
 /** A client that went away in the middle of its request body. */
@@ -124,18 +134,23 @@ export class BodyStream implements ChunkSource {
     })
   }
 
-  /** The rest in one buffer: the stream flows into it (no per-chunk promise), the budget still counts. */
+  /** The rest in one buffer. */
   readAll (): Promise<Buffer> {
+    const chunks: Buffer[] = []
+    return this.readInto((c) => { chunks.push(c) }).then(() => join(chunks))
+  }
+
+  /** The rest, chunk by chunk into sink: the stream flows (no per-chunk promise), the budget still counts. */
+  readInto (sink: ChunkSink): Promise<void> {
     if (this.#error) return Promise.reject(this.#error)
-    if (this.#done) return Promise.resolve(Buffer.alloc(0))
+    if (this.#done) return Promise.resolve()
     this.#watch()
     const stream = this.#stream
-    const chunks: Buffer[] = []
     for (let c = stream.read() as Buffer | null; c !== null; c = stream.read() as Buffer | null) {
       try {
-        chunks.push(this.#count(c))
+        sink(this.#count(c))
       } catch (err) {
-        return Promise.reject(err)
+        return Promise.reject(this.#fail(err as Error))
       }
     }
     return new Promise((resolve, reject) => {
@@ -148,8 +163,15 @@ export class BodyStream implements ChunkSource {
       const fail = (err: Error): void => { cleanup(); reject(this.#fail(err)) }
       const onData = (chunk: Buffer): void => {
         this.#budget.left -= chunk.length
-        if (this.#budget.left < 0) fail(new FST_ERR_CTP_BODY_TOO_LARGE())
-        else chunks.push(chunk)
+        if (this.#budget.left < 0) {
+          fail(new FST_ERR_CTP_BODY_TOO_LARGE())
+          return
+        }
+        try {
+          sink(chunk)
+        } catch (err) {
+          fail(err as Error)
+        }
       }
       const onEnd = (): void => {
         cleanup()
@@ -159,7 +181,7 @@ export class BodyStream implements ChunkSource {
           reject(err as Error)
           return
         }
-        resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks))
+        resolve()
       }
       const onError = (err: Error): void => { fail(Object.assign(err, { statusCode: 400 })) }
       const onClose = (): void => { if (!stream.readableEnded) fail(aborted()) }
@@ -226,6 +248,11 @@ export class BufferSource implements ChunkSource {
   }
 
   async readAll (): Promise<Buffer> { return this.next() ?? Buffer.alloc(0) }
+
+  async readInto (sink: ChunkSink): Promise<void> {
+    const b = this.next()
+    if (b) sink(b)
+  }
 
   discard (): void { this.#buffer = undefined }
 }

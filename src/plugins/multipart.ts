@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import multipart, { type MultipartFile } from '@fastify/multipart'
-import { BodyStream, type Budget } from './body.ts'
+import { BodyStream, type Budget, type ChunkSink } from './body.ts'
 
 /** One part's header as Lua's post_metadata sees it. */
 export interface PartHeader {
@@ -64,7 +64,7 @@ export class MultipartInput {
   get started (): boolean { return this.#parts !== undefined }
   get done (): boolean { return this.#done }
 
-  /** The next part's header (its data is read with chunk() / rest()), or undefined at the end. */
+  /** The next part's header (its data is read with chunk() / restInto()), or undefined at the end. */
   async nextPart (): Promise<PartHeader | undefined> {
     if (this.#done) return undefined
     const current = this.#current
@@ -96,9 +96,9 @@ export class MultipartInput {
     return this.#current?.next()
   }
 
-  /** The rest of the current part. */
-  rest (): Promise<Buffer> {
-    return this.#current ? this.#current.readAll() : Promise.resolve(Buffer.alloc(0))
+  /** The rest of the current part, each chunk into sink as it arrives. */
+  restInto (sink: ChunkSink): Promise<void> {
+    return this.#current ? this.#current.readInto(sink) : Promise.resolve()
   }
 
   /** Let the rest of the request body flow away unparsed. */
