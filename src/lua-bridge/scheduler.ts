@@ -4,6 +4,7 @@ import {
 } from './lua-api.ts'
 import { errorMessage, type LuaEngine } from './engine.ts'
 import type { CallContext, TaskHandle } from './values.ts'
+import { SlotTable } from './slots.ts'
 
 const PENDING_POINTER = 1
 const THREAD_POOL_MAX = 4096
@@ -65,7 +66,8 @@ interface LuaThread {
 }
 
 class Task implements TaskHandle, CallContext, StartedTask {
-  readonly id: number
+  /** Given by the scheduler's table of live tasks. */
+  id = 0
   readonly tag: unknown
   #locals: Map<unknown, unknown> | undefined
   readonly thread: LuaThread
@@ -86,8 +88,10 @@ class Task implements TaskHandle, CallContext, StartedTask {
   error: Error | undefined
   #done: Promise<unknown[]> | undefined
 
-  constructor (id: number, thread: LuaThread, options: RunOptions, tag: unknown) {
-    this.id = id
+  /** Suspended on a wait that the deadline sweep watches. */
+  waiting = false
+
+  constructor (thread: LuaThread, options: RunOptions, tag: unknown) {
     this.tag = tag
     this.thread = thread
     this.cpuBudget = options.cpuTimeoutMs ?? 0
@@ -143,17 +147,17 @@ export interface SchedulerOptions {
 export class Scheduler {
   readonly engine: LuaEngine
   readonly #free: LuaThread[] = []
-  readonly #waiting = new Set<Task>()
+  /** Tasks suspended with a deadline (flagged `waiting`), for the sweep. */
+  #waiting = 0
   readonly #nresPtr: number
   readonly #onCorrupted: (err: unknown) => void
   readonly #sliceMs: number
   readonly #hookPtr: number
   readonly #hookInterval: number
   #current: Task | undefined
-  #nextId = 1
   #sweep: NodeJS.Timeout | undefined
   #sweepMs = 0
-  readonly #tasks = new Map<number, Task>()
+  readonly #tasks = new SlotTable<Task>()
   #idleWaiters: Array<() => void> = []
 
   constructor (engine: LuaEngine, options: SchedulerOptions = {}) {
@@ -187,8 +191,8 @@ export class Scheduler {
   start (fnRef: number, args: unknown[], options: RunOptions = {}, tag?: unknown): StartedTask {
     const engine = this.engine
     const thread = this.#acquire()
-    const task = new Task(this.#nextId++, thread, options, tag)
-    this.#tasks.set(task.id, task)
+    const task = new Task(thread, options, tag)
+    task.id = this.#tasks.add(task)
     let nargs = 0
     try {
       engine.checkStack(thread.L, args.length + 1)
@@ -340,14 +344,21 @@ export class Scheduler {
 
   #wait (task: Task): void {
     if (!task.deadline) return
-    this.#waiting.add(task)
+    task.waiting = true
+    this.#waiting++
     this.#startSweep(task.deadline - Date.now())
+  }
+
+  #stopWaiting (task: Task): void {
+    if (!task.waiting) return
+    task.waiting = false
+    this.#waiting--
   }
 
   /** Whether a settled wait should resume its task (false once the task was stopped). */
   #unwait (task: Task): boolean {
     if (task.ended) return false
-    this.#waiting.delete(task)
+    this.#stopWaiting(task)
     return true
   }
 
@@ -358,10 +369,10 @@ export class Scheduler {
     this.#sweepMs = ms
     this.#sweep = setInterval(() => {
       const now = Date.now()
-      for (const task of this.#waiting) {
-        if (task.deadline <= now) this.#abort(task, 'timeout', abortMessage('timeout'))
+      for (const task of this.#tasks.values()) {
+        if (task.waiting && task.deadline <= now) this.#abort(task, 'timeout', abortMessage('timeout'))
       }
-      if (this.#waiting.size === 0 && this.#sweep) {
+      if (this.#waiting === 0 && this.#sweep) {
         clearInterval(this.#sweep)
         this.#sweep = undefined
       }
@@ -371,7 +382,7 @@ export class Scheduler {
 
   #abort (task: Task, reason: AbortReason, message: string): void {
     if (task.ended) return
-    this.#waiting.delete(task)
+    this.#stopWaiting(task)
     if (reason === 'memory') {
       // Out of memory is a Lua error like Lua's own: a 500 with the traceback of where it ran out.
       const traceback = this.engine.traceback(task.thread.L)
@@ -395,7 +406,7 @@ export class Scheduler {
       this.#idleWaiters = []
       queueMicrotask(() => { for (const w of waiters) w() })
     }
-    this.#waiting.delete(task)
+    this.#stopWaiting(task)
     if (task.endFns) {
       for (const fn of task.endFns) {
         try {
@@ -455,7 +466,7 @@ export class Scheduler {
 
   close (): void {
     if (this.#sweep) clearInterval(this.#sweep)
-    for (const task of [...this.#tasks.values()]) this.#abort(task, 'killed', 'engine closed')
+    for (const task of this.#tasks.values()) this.#abort(task, 'killed', 'engine closed')
   }
 }
 

@@ -1,5 +1,6 @@
 import { PassThrough } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { SlotTable } from '../lua-bridge/slots.ts'
 
 /** One HTTP exchange as the Lua request object sees it: Fastify's request and reply, never handed to Lua. */
 export interface Exchange {
@@ -21,13 +22,10 @@ export interface ExchangeInput {
 
 /** Exchanges in flight, by the id Lua holds. Lua never gets a JS object, only this number. */
 export class Exchanges {
-  readonly #byId = new Map<number, Exchange>()
-  #next = 1
+  readonly #byId = new SlotTable<Exchange>()
 
   open (request: FastifyRequest, reply: FastifyReply): number {
-    const id = this.#next++
-    this.#byId.set(id, { request, reply, stream: undefined, input: undefined })
-    return id
+    return this.#byId.add({ request, reply, stream: undefined, input: undefined })
   }
 
   get (id: number): Exchange {
@@ -37,7 +35,7 @@ export class Exchanges {
   }
 
   has (id: number): boolean {
-    return this.#byId.has(id)
+    return this.#byId.get(id) !== undefined
   }
 
   close (id: number): void {
