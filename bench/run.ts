@@ -13,7 +13,7 @@
  * On a shared machine each measurement waits for the cores to be quiet, and a run during which other
  * processes used more than 10% of the servers' core is done again (up to --retries times).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util'
 import { createInterface } from 'node:readline'
 import autocannon from 'autocannon'
 import { scenarios, type Scenario } from './scenarios.ts'
+import { canPin, cpuSeconds, pinProcess, spawnOn } from './processes.ts'
 
 const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url))
 
@@ -62,11 +63,7 @@ const selected = opts.only?.length
   })
   : scenarios
 
-const hasTaskset = !opts['no-pin'] && (() => {
-  try { execFileSync('taskset', ['-V'], { stdio: 'ignore' }); return true } catch { return false }
-})()
-const cores = cpus().length
-const pin = hasTaskset && cores >= 2
+const pin = !opts['no-pin'] && canPin()
 
 if (Number(process.versions.node.split('.')[0]) < 24) {
   console.error(`warning: running on Node ${process.version}; evlua targets Node 24 (use node_modules/.bin/node)`)
@@ -78,9 +75,7 @@ interface Server { name: string, url: string, child: ChildProcess, pid: number }
 
 async function startServer (name: string, script: string, args: string[] = []): Promise<Server> {
   const argv = [process.execPath, here(script), ...args]
-  const child = pin
-    ? spawn('taskset', ['-c', '0', ...argv], { stdio: ['ignore', 'pipe', 'inherit'] })
-    : spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawnOn(pin ? 0 : undefined, argv, { stdio: ['ignore', 'pipe', 'inherit'] })
   const lines = createInterface({ input: child.stdout! })
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name} server did not start in 30 s`)), 30000)
@@ -98,17 +93,6 @@ async function stopServer (s: Server): Promise<void> {
   const timer = setTimeout(() => s.child.kill('SIGKILL'), 5000)
   await exited
   clearTimeout(timer)
-}
-
-/** CPU seconds (user + system) used so far by a process. */
-function cpuSeconds (pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(fields[11]) + Number(fields[12])) / 100 // utime, stime in clock ticks (USER_HZ = 100)
-  } catch {
-    return NaN
-  }
 }
 
 // ---------------------------------------------------------------- load
@@ -249,14 +233,14 @@ function machine (): string {
     const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('model name'))
     if (line) model = line.split(':')[1].trim()
   } catch {}
-  return `${model}, ${cores} cores`
+  return `${model}, ${cpus().length} cores`
 }
 
 const pkgVersion = (name: string): string => {
   try { return JSON.parse(readFileSync(here(`../node_modules/${name}/package.json`), 'utf8')).version } catch { return '?' }
 }
 
-if (pin) execFileSync('taskset', ['-a', '-cp', '1', String(process.pid)], { stdio: 'ignore' })
+if (pin) pinProcess(process.pid, 1)
 
 const header = [
   `machine: ${machine()}`,

@@ -1,9 +1,11 @@
 // The data benchmarks: each scenario runs against the evlua server and its plain-Fastify twin,
-// alternately, and reports requests/s and the ratio evlua / plain.
-//   node_modules/.bin/node bench/data/run.ts [--duration 10] [--connections 50] [--rounds 2]
+// alternately, and reports requests/s, server CPU µs per request and the ratio evlua / plain.
+//   node_modules/.bin/node bench/data/run.ts [--duration 10] [--connections 50] [--rounds 3]
 // Starts its own PostgreSQL and Redis (test/helpers), seeds 10000 users, then for each scenario:
-// a warm-up, then `rounds` alternating runs of autocannon per server; the best run of each counts.
-import { spawn, type ChildProcess } from 'node:child_process'
+// `rounds` rounds, each a warm-up and a run of autocannon on each server (the order alternating);
+// a round's ratio compares its two runs, and the median round counts. When taskset is there, the
+// HTTP server under test has core 0 to itself; this process, PostgreSQL and Redis share core 1.
+import type { ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -15,12 +17,13 @@ import pg from 'pg'
 import { Redis } from 'ioredis'
 import { startPostgres } from '../../test/helpers/postgres.ts'
 import { startRedis } from '../../test/helpers/redis.ts'
+import { canPin, cpuSeconds, pinByName, pinProcess, spawnOn } from '../processes.ts'
 
 const { values: opts } = parseArgs({
   options: {
     duration: { type: 'string', default: '10' },
     connections: { type: 'string', default: '50' },
-    rounds: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '3' },
     only: { type: 'string' }
   }
 })
@@ -31,6 +34,7 @@ const rounds = Number(opts.rounds)
 const NODE = fileURLToPath(new URL('../../node_modules/.bin/node', import.meta.url))
 const SERVER = fileURLToPath(new URL('./server.ts', import.meta.url))
 const USERS = 10000
+const pin = canPin()
 
 interface Scenario { name: string, path: (i: number) => string, target: number }
 const scenarios: Scenario[] = [
@@ -59,7 +63,7 @@ async function seed (pgUrl: string, redisUrl: string, sqlitePath: string): Promi
 }
 
 async function startServer (kind: string, env: Record<string, string>): Promise<{ url: string, child: ChildProcess }> {
-  const child = spawn(NODE, [SERVER, kind], { env: { ...process.env, ...env, NODE_ENV: 'production' }, stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawnOn(pin ? 0 : undefined, [NODE, SERVER, kind], { env: { ...process.env, ...env, NODE_ENV: 'production' }, stdio: ['ignore', 'pipe', 'inherit'] })
   const url = await new Promise<string>((resolve, reject) => {
     let out = ''
     child.stdout!.on('data', (chunk: Buffer) => {
@@ -87,8 +91,11 @@ async function answer (url: string): Promise<unknown> {
   return { status: res.status, type, body: type?.startsWith('application/json') ? JSON.parse(text) : text }
 }
 
-async function load (url: string, scenario: Scenario, seconds: number): Promise<{ rps: number, p99: number, errors: number }> {
+interface Run { rps: number, p99: number, errors: number, cpuUs: number }
+
+async function load (url: string, pid: number, scenario: Scenario, seconds: number): Promise<Run> {
   let n = 0
+  const cpu0 = cpuSeconds(pid)
   const result = await autocannon({
     url,
     connections,
@@ -96,42 +103,54 @@ async function load (url: string, scenario: Scenario, seconds: number): Promise<
     requests: [{ setupRequest: (req) => ({ ...req, path: scenario.path((n++ % USERS) + 1) }) }]
   })
   const errors = result.errors + result.non2xx + result.timeouts
-  return { rps: result.requests.average, p99: result.latency.p99, errors }
+  const cpuUs = (cpuSeconds(pid) - cpu0) / result.requests.total * 1e6
+  return { rps: result.requests.average, p99: result.latency.p99, errors, cpuUs }
+}
+
+const median = (xs: number[]): number => {
+  const a = [...xs].sort((x, y) => x - y)
+  return a.length % 2 ? a[a.length >> 1] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2
 }
 
 const dir = await mkdtemp(join(tmpdir(), 'evlua-bench-'))
+if (pin) pinProcess(process.pid, 1)
 const postgres = await startPostgres({ settings: { max_connections: '50' } })
 const redis = await startRedis()
+if (pin) { pinByName('postgres', 1); pinByName('redis-server', 1) }
 try {
   const sqlitePath = join(dir, 'bench.sqlite')
   await seed(postgres.url, redis.url, sqlitePath)
   const env = { DATABASE_URL: postgres.url, REDIS_URL: redis.url, SQLITE_PATH: sqlitePath }
-  console.log(`node ${process.version}, ${connections} connections, ${duration} s per run, best of ${rounds} rounds\n`)
+  console.log(`node ${process.version}, ${connections} connections, ${duration} s per run, median of ${rounds} rounds` +
+    (pin ? '; HTTP server on core 0, load, PostgreSQL and Redis on core 1' : '; not pinned') + '\n')
   const rows: string[] = []
   for (const scenario of scenarios) {
-    const best: Record<string, { rps: number, p99: number, errors: number }> = {}
+    const runs: Record<string, Run[]> = { evlua: [], plain: [] }
+    const ratios: number[] = []
     const answers: Record<string, unknown> = {}
     for (let round = 0; round < rounds; round++) {
       for (const kind of round % 2 === 0 ? ['evlua', 'plain'] : ['plain', 'evlua']) {
         const server = await startServer(kind, env)
         try {
           if (round === 0) answers[kind] = await answer(server.url + scenario.path(42))
-          await load(server.url, scenario, Math.min(3, duration)) // warm-up (JIT, pools, caches)
-          const r = await load(server.url, scenario, duration)
-          if (!best[kind] || r.rps > best[kind].rps) best[kind] = r
+          await load(server.url, server.child.pid!, scenario, Math.min(3, duration)) // warm-up (JIT, pools, caches)
+          runs[kind].push(await load(server.url, server.child.pid!, scenario, duration))
         } finally {
           await stopServer(server.child)
         }
       }
+      ratios.push(runs.evlua[round].rps / runs.plain[round].rps)
     }
     if (!isDeepStrictEqual(answers.evlua, answers.plain)) {
       throw new Error(`${scenario.name}: the two servers answer differently:\n${JSON.stringify(answers.evlua)}\n${JSON.stringify(answers.plain)}`)
     }
-    const ratio = best.evlua.rps / best.plain.rps
-    const line = `${scenario.name.padEnd(34)} evlua ${best.evlua.rps.toFixed(0).padStart(6)} req/s (p99 ${best.evlua.p99} ms)` +
-      `  plain ${best.plain.rps.toFixed(0).padStart(6)} req/s (p99 ${best.plain.p99} ms)` +
+    const ratio = median(ratios)
+    const m = (kind: string, f: (r: Run) => number): number => median(runs[kind].map(f))
+    const errors = runs.evlua.concat(runs.plain).reduce((a, r) => a + r.errors, 0)
+    const line = `${scenario.name.padEnd(34)} evlua ${m('evlua', (r) => r.rps).toFixed(0).padStart(6)} req/s ${m('evlua', (r) => r.cpuUs).toFixed(1).padStart(6)} µs CPU (p99 ${m('evlua', (r) => r.p99)} ms)` +
+      `  plain ${m('plain', (r) => r.rps).toFixed(0).padStart(6)} req/s ${m('plain', (r) => r.cpuUs).toFixed(1).padStart(6)} µs CPU (p99 ${m('plain', (r) => r.p99)} ms)` +
       `  ratio ${ratio.toFixed(2)}` + (scenario.target ? ` (target ≥ ${scenario.target.toFixed(2)}) ${ratio >= scenario.target ? 'ok' : 'BELOW'}` : ' (the ceiling)') +
-      (best.evlua.errors + best.plain.errors > 0 ? `  errors ${best.evlua.errors}/${best.plain.errors}` : '')
+      (errors > 0 ? `  errors ${errors}` : '')
     console.log(line)
     rows.push(line)
   }
