@@ -193,11 +193,14 @@ export class Scheduler {
     const thread = this.#acquire()
     const task = new Task(thread, options, tag)
     task.id = this.#tasks.add(task)
-    let nargs = 0
+    // Trailing undefined arguments arrive as nil anyway: they need not be pushed.
+    let nargs = args.length
+    while (nargs > 0 && args[nargs - 1] === undefined) nargs--
     try {
-      engine.checkStack(thread.L, args.length + 1)
+      // An idle thread has LUA_MINSTACK free slots: the usual few arguments need no check.
+      if (nargs >= LUA_MINSTACK) engine.checkStack(thread.L, nargs + 1)
       engine.pushRef(thread.L, fnRef)
-      for (const a of args) { engine.push(thread.L, a); nargs++ }
+      for (let i = 0; i < nargs; i++) engine.push(thread.L, args[i])
     } catch (err) {
       engine.mod._lua_settop(thread.L, 0)
       this.#end(task, err as Error)

@@ -316,14 +316,16 @@ local function respond(req, first, ...)
       add_headers(headers, extra)
     end
     local b, ct = body_of(req, body)
-    return first, b, ct, headers
+    if headers then return first, b, ct, headers end
+    return first, b, ct
   end
   if first == nil then
     if select('#', ...) > 0 and (...) ~= nil then error((...), 0) end
     return status or 204, nil, nil, headers
   end
   local b, ct = body_of(req, first)
-  return status or 200, b, ct, headers
+  if headers then return status or 200, b, ct, headers end
+  return status or 200, b, ct
 end
 
 -- The handler runs in this small frame, not dispatch's (a tail call), so its stack starts low.

@@ -15,6 +15,7 @@ import formsPlugin, { bodyKind } from './forms.ts'
 const STREAMED = 0
 /** request.lua's default content type codes. */
 const CONTENT_TYPES = ['', 'text/plain; charset=utf-8', 'application/json; charset=utf-8', 'application/json; charset=utf-8']
+const TEXT = 1
 const JSON_TABLE = 3
 
 export type LuaRouteHandler = (request: FastifyRequest, reply: FastifyReply) => void
@@ -128,9 +129,11 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
       if (error) throw error
       const [status, body, contentType, headers] = results!
       if (status === STREAMED) return reply
-      reply.code(status as number)
+      if (status !== 200 || reply.statusCode !== 200) reply.code(status as number)
       if (headers !== undefined) applyHeaders(reply, headers)
-      if (contentType !== undefined && !reply.hasHeader('content-type')) reply.type(CONTENT_TYPES[contentType as number])
+      // Fastify types a string body text/plain; charset=utf-8 by itself (a Buffer it would not).
+      const fastifyTypes = contentType === TEXT && headers === undefined && typeof body === 'string'
+      if (contentType !== undefined && !fastifyTypes && !reply.hasHeader('content-type')) reply.type(CONTENT_TYPES[contentType as number])
       if (contentType === JSON_TABLE) return reply.send(tableBody(body))
       return reply.send(body ?? (status === 204 ? undefined : ''))
     } catch (err) {
