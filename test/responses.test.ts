@@ -25,6 +25,20 @@ test('a table: 200, JSON (keys 1..n are an array, an empty table is {}, platform
   assert.equal(a.body, '["a","b"]')
 })
 
+test('a table body is a list only when its keys are exactly 1..n; other keys become object keys', async (t) => {
+  const { app } = await luaApp(t, 'responses')
+  const r = await app.inject({ url: '/keys' })
+  assert.equal(r.statusCode, 200, r.body)
+  assert.deepEqual(r.json(), {
+    mixed: { 1: 'a', 2: 'b', x: 1 },
+    sparse: { 1: 'a', 3: 'c' },
+    reversed: ['a', 'b'],
+    float: { 1.5: 'f' },
+    zero: { 0: 'z', 1: 'a' },
+    nested: [[1, 2], { k: ['v'] }]
+  })
+})
+
 test('status, body [, headers]', async (t) => {
   const { app } = await luaApp(t, 'responses')
   const created = await app.inject({ url: '/status_body' })

@@ -398,31 +398,41 @@ export class LuaEngine {
     if (depth > MAX_DEPTH) throw new Error('table too deeply nested (or cyclic) to pass to JS')
     const mod = this.mod
     const abs = idx < 0 ? mod._lua_gettop(L) + idx + 1 : idx
-    const n = Number(mod._lua_rawlen(L, abs))
-    const entries: Array<[unknown, unknown]> = []
     this.checkStack(L, 3)
+    // Most tables have string keys only: they go straight into an object. Once a number key shows
+    // up, keys and values are kept in order, to make a list if the keys are exactly 1..n.
+    const obj: Record<string, unknown> = {}
+    let keys: unknown[] | undefined
+    let values: unknown[] | undefined
     mod._lua_pushnil(L)
     while (mod._lua_next(L, abs) !== 0) {
       const keyType = mod._lua_type(L, -2)
-      const key = keyType === LUA_TNUMBER || keyType === LUA_TSTRING
-        ? (keyType === LUA_TSTRING ? this.bytes.readString(L, -2) : this.toJs(L, -2))
-        : undefined
-      const value = this.toJs(L, -1, depth + 1)
-      mod._lua_settop(L, -2)
-      if (key !== undefined) entries.push([key, value])
-    }
-    if (n > 0 && entries.length === n) {
-      const arr = new Array(n)
-      let isArray = true
-      for (const [k, v] of entries) {
-        if (typeof k !== 'number' || k < 1 || k > n || !Number.isInteger(k)) { isArray = false; break }
-        arr[k - 1] = v
+      if (keyType === LUA_TSTRING || keyType === LUA_TNUMBER) {
+        const key = keyType === LUA_TSTRING ? this.bytes.readString(L, -2) : this.toJs(L, -2)
+        const value = this.toJs(L, -1, depth + 1)
+        if (keys === undefined && keyType === LUA_TSTRING) {
+          obj[String(key)] = value
+        } else {
+          if (keys === undefined) {
+            keys = Object.keys(obj)
+            values = keys.map((k) => obj[k as string])
+          }
+          keys.push(key)
+          values!.push(value)
+        }
       }
-      if (isArray) return arr
+      mod._lua_settop(L, -2)
     }
-    const obj: Record<string, unknown> = {}
-    for (const [k, v] of entries) obj[String(k)] = v
-    return obj
+    if (keys === undefined) return obj
+    const n = keys.length
+    if (keys.every((k) => typeof k === 'number' && Number.isInteger(k) && k >= 1 && k <= n)) {
+      const list = new Array(n)
+      for (let i = 0; i < n; i++) list[(keys[i] as number) - 1] = values![i]
+      return list
+    }
+    const out: Record<string, unknown> = {}
+    for (let i = 0; i < n; i++) out[String(keys[i])] = values![i]
+    return out
   }
 
   readonly unref = (ref: number): void => {
