@@ -112,3 +112,19 @@ test('tables nested deeply cross between Lua and JS without harm', async (t) => 
   assert.match(err as string, /too deeply nested/)
   assert.deepEqual(await runLua(evlua, 'return "still fine"'), ['still fine'])
 })
+
+test('tables cross to JS by reading wasm memory (the start-up check of the layout passed), the same as through the C API', async (t) => {
+  const { evlua } = await luaApp(t, 'empty')
+  assert.equal(evlua.runtime.engine.readsTablesDirectly, true)
+  evlua.runtime.define({ name: 'test.echo2', functions: { echo: (v: unknown) => v, json: (v: unknown) => JSON.stringify(v, (_k, x) => typeof x === 'bigint' ? `${x}n` : x) } })
+  const [text] = await runLua(evlua, `
+    local j = require('test.echo2').json
+    local t = { 1, 2, [4] = 4, s = 'x', n = { a = { b = { c = 1.5 } } }, big = math.maxinteger, neg = -7,
+      list = { 'a', 'b' }, deleted = { a = 1 }, f = false }
+    t.deleted.a = nil
+    return j(t)`)
+  assert.deepEqual(JSON.parse(text as string), {
+    1: 1, 2: 2, 4: 4, s: 'x', n: { a: { b: { c: 1.5 } } }, big: '9223372036854775807n', neg: -7,
+    list: ['a', 'b'], deleted: {}, f: false
+  })
+})

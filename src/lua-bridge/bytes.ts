@@ -79,7 +79,11 @@ export class Bytes {
   readString (L: number, idx: number): string | Buffer {
     const ptr = this.#mod._lua_tolstring(L, idx, this.#lenPtr)
     const heap = this.heap()
-    const len = heap.readUInt32LE(this.#lenPtr)
+    return this.decode(heap, ptr, heap.readUInt32LE(this.#lenPtr))
+  }
+
+  /** The len bytes at ptr of heap: a JS string if UTF-8, else a Buffer (a copy). */
+  decode (heap: Buffer, ptr: number, len: number): string | Buffer {
     if (len === 0) return ''
     // One pass for the usual case: decode, and only when a replacement character shows up look
     // closer (it is either in the text or stands for bytes that are not UTF-8).

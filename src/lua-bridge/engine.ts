@@ -1,8 +1,10 @@
+import { isDeepStrictEqual } from 'node:util'
 import {
   LUA_ERRSYNTAX, LUA_OK, LUA_REGISTRYINDEX, LUA_TBOOLEAN, LUA_TFUNCTION, LUA_TLIGHTUSERDATA,
   LUA_TNIL, LUA_TNUMBER, LUA_TSTRING, LUA_TTABLE, LUA_UPVALUE1, loadLuaModule, type LuaModule
 } from './lua-api.ts'
 import { Bytes } from './bytes.ts'
+import { TableReader, UNSUPPORTED } from './table-reader.ts'
 import {
   LUA_NULL, LuaArgumentError, LuaFunctionRef, MultipleValues, type CallContext, type JsFunction
 } from './values.ts'
@@ -68,6 +70,11 @@ export class LuaEngine {
   readonly #global: number
   /** A JS exception escaped through Lua: the state can no longer be trusted. */
   corrupted = false
+  /** Reads tables from wasm memory (undefined if its check at start-up failed). */
+  #tables: TableReader | undefined
+
+  /** Whether tables cross to JS by the table reader (its check at start-up passed) rather than the C API. */
+  get readsTablesDirectly (): boolean { return this.#tables !== undefined }
   /** Registry refs as the bigints lua_rawgeti takes (the same few refs are pushed on every request). */
   #refKeys: bigint[] = []
   /** C function pointers of #call and #resumed (set once the fields holding them exist). */
@@ -105,9 +112,41 @@ export class LuaEngine {
    */
   static #make (mod: LuaModule, options: EngineOptions): LuaEngine {
     const engine = new LuaEngine(mod, options)
+    engine.#tables = engine.#checkTableReader()
     if (!options.memoryLimit || engine.#countMatches()) return engine
     engine.close()
     return new LuaEngine(mod, options, true)
+  }
+
+  /**
+   * The table reader, if it reads what the C API reads on tables of every shape (array and hash
+   * parts, all key and value types it handles, long strings, big and negative integers, holes).
+   */
+  #checkTableReader (): TableReader | undefined {
+    const L = this.L
+    const reader = new TableReader(this.bytes)
+    const source = `
+      local sparse = { [1] = 'a', [3] = 'c', [2^53] = 'big' }
+      local grown = {} for i = 1, 5 do grown[i] = i * 10 end
+      local holes = { 1, 2, 3, nil, 5 } holes[2] = nil
+      local deleted = { a = 1, b = 2, c = 3 } deleted.b = nil
+      local many = {} for i = 1, 100 do many['k' .. i] = i end
+      return { 1, 2.5, 'x', { 'nested', { deep = true } }, s = 'v', t = true, f = false,
+        long = string.rep('long ', 20), bytes = '\\255\\0\\1', utf8 = 'é€',
+        ints = { 2^53 - 1, -(2^53 - 1), math.tointeger(2^53), math.mininteger, math.maxinteger, -1, 0 },
+        floats = { 0.5, -0.0, 1e300 }, [1.5] = 'float key', [-2] = 'negative key',
+        sparse = sparse, grown = grown, holes = holes, deleted = deleted, many = many, empty = {} }`
+    try {
+      this.load(L, source, '=[evlua] table reader check')
+      if (this.mod._lua_pcallk(L, 0, 1, 0, 0, 0) !== LUA_OK) return undefined
+      const viaApi = this.#tableToJs(L, 1, 0)
+      const direct = reader.read(this.mod._lua_topointer(L, 1))
+      return isDeepStrictEqual(viaApi, direct) ? reader : undefined
+    } catch {
+      return undefined
+    } finally {
+      this.mod._lua_settop(L, 0)
+    }
   }
 
   #countMatches (): boolean {
@@ -384,7 +423,13 @@ export class LuaEngine {
       }
       case LUA_TSTRING: return this.bytes.readString(L, idx)
       case LUA_TLIGHTUSERDATA: return mod._lua_touserdata(L, idx) === NULL_POINTER ? LUA_NULL : undefined
-      case LUA_TTABLE: return this.#tableToJs(L, idx, depth)
+      case LUA_TTABLE: {
+        if (this.#tables) {
+          const v = this.#tables.read(mod._lua_topointer(L, idx), depth)
+          if (v !== UNSUPPORTED) return v
+        }
+        return this.#tableToJs(L, idx, depth)
+      }
       case LUA_TFUNCTION: {
         this.checkStack(L, 1)
         mod._lua_pushvalue(L, idx)

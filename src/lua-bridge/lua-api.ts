@@ -50,6 +50,7 @@ export interface LuaModule {
   _lua_tolstring (L: number, idx: number, len: number): number
   _lua_touserdata (L: number, idx: number): number
   _lua_rawlen (L: number, idx: number): bigint
+  _lua_topointer (L: number, idx: number): number
   _lua_pushnil (L: number): void
   _lua_pushnumber (L: number, n: number): void
   _lua_pushinteger (L: number, n: bigint): void
