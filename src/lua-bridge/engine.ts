@@ -4,7 +4,7 @@ import {
   LUA_TNIL, LUA_TNUMBER, LUA_TSTRING, LUA_TTABLE, LUA_UPVALUE1, loadLuaModule, type LuaModule
 } from './lua-api.ts'
 import { Bytes } from './bytes.ts'
-import { TableReader, UNSUPPORTED } from './table-reader.ts'
+import { TableBuilder, TableReader, UNSUPPORTED } from './table-reader.ts'
 import {
   LUA_NULL, LuaArgumentError, LuaFunctionRef, MultipleValues, type CallContext, type JsFunction
 } from './values.ts'
@@ -444,40 +444,17 @@ export class LuaEngine {
     const mod = this.mod
     const abs = idx < 0 ? mod._lua_gettop(L) + idx + 1 : idx
     this.checkStack(L, 3)
-    // Most tables have string keys only: they go straight into an object. Once a number key shows
-    // up, keys and values are kept in order, to make a list if the keys are exactly 1..n.
-    const obj: Record<string, unknown> = {}
-    let keys: unknown[] | undefined
-    let values: unknown[] | undefined
+    const out = new TableBuilder()
     mod._lua_pushnil(L)
     while (mod._lua_next(L, abs) !== 0) {
       const keyType = mod._lua_type(L, -2)
       if (keyType === LUA_TSTRING || keyType === LUA_TNUMBER) {
         const key = keyType === LUA_TSTRING ? this.bytes.readString(L, -2) : this.toJs(L, -2)
-        const value = this.toJs(L, -1, depth + 1)
-        if (keys === undefined && keyType === LUA_TSTRING) {
-          obj[String(key)] = value
-        } else {
-          if (keys === undefined) {
-            keys = Object.keys(obj)
-            values = keys.map((k) => obj[k as string])
-          }
-          keys.push(key)
-          values!.push(value)
-        }
+        out.add(key, this.toJs(L, -1, depth + 1), keyType === LUA_TSTRING)
       }
       mod._lua_settop(L, -2)
     }
-    if (keys === undefined) return obj
-    const n = keys.length
-    if (keys.every((k) => typeof k === 'number' && Number.isInteger(k) && k >= 1 && k <= n)) {
-      const list = new Array(n)
-      for (let i = 0; i < n; i++) list[(keys[i] as number) - 1] = values![i]
-      return list
-    }
-    const out: Record<string, unknown> = {}
-    for (let i = 0; i < n; i++) out[String(keys[i])] = values![i]
-    return out
+    return out.finish()
   }
 
   readonly unref = (ref: number): void => {

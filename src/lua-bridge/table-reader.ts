@@ -52,18 +52,7 @@ export class TableReader {
   read (t: number, depth = 0): unknown {
     if (depth > MAX_DEPTH) throw new Error('table too deeply nested (or cyclic) to pass to JS')
     const heap = this.#bytes.heap()
-    const obj: Record<string, unknown> = {}
-    let keys: unknown[] | undefined
-    let values: unknown[] | undefined
-    const add = (key: unknown, value: unknown, isString: boolean): void => {
-      if (keys === undefined && isString) { obj[String(key)] = value; return }
-      if (keys === undefined) {
-        keys = Object.keys(obj)
-        values = keys.map((k) => obj[k as string])
-      }
-      keys.push(key)
-      values!.push(value)
-    }
+    const out = new TableBuilder()
     // the array part: keys 1..size
     const array = heap.readUInt32LE(t + T_ARRAY)
     const size = arraySize(heap.readUInt8(t + T_FLAGS), heap.readUInt32LE(t + T_ALIMIT))
@@ -73,7 +62,7 @@ export class TableReader {
       if (tt === VNIL || tt === VEMPTY || tt === VABSTKEY) continue
       const value = this.#value(heap, tt, v, depth)
       if (value === UNSUPPORTED) return UNSUPPORTED
-      add(i + 1, value, false)
+      out.add(i + 1, value, false)
     }
     // the hash part
     const node = heap.readUInt32LE(t + T_NODE)
@@ -90,18 +79,9 @@ export class TableReader {
       else continue // keys of other types are left out, as toJs does
       const value = this.#value(heap, tt, n, depth)
       if (value === UNSUPPORTED) return UNSUPPORTED
-      add(key, value, ktt === VSHRSTR || ktt === VLNGSTR)
+      out.add(key, value, ktt === VSHRSTR || ktt === VLNGSTR)
     }
-    if (keys === undefined) return obj
-    const len = keys.length
-    if (keys.every((k) => typeof k === 'number' && Number.isInteger(k) && k >= 1 && k <= len)) {
-      const list = new Array(len)
-      for (let i = 0; i < len; i++) list[(keys[i] as number) - 1] = values![i]
-      return list
-    }
-    const out: Record<string, unknown> = {}
-    for (let i = 0; i < len; i++) out[String(keys[i])] = values![i]
-    return out
+    return out.finish()
   }
 
   /** The value of the TValue (or node) at v, whose tag is tt. */
@@ -122,6 +102,46 @@ export class TableReader {
     const len = tt === VSHRSTR ? heap.readUInt8(s + S_SHRLEN) : heap.readUInt32LE(s + S_LNGLEN)
     const start = s + S_CONTENTS
     return this.#bytes.decode(heap, start, len)
+  }
+}
+
+/**
+ * A Lua table as JS, built key by key in lua_next's order: an object while every key is a string
+ * (most tables); once a number key shows up, keys and values are kept in order, to make a list if
+ * the keys are exactly 1..n.
+ */
+export class TableBuilder {
+  readonly #obj: Record<string, unknown> = {}
+  #keys: unknown[] | undefined
+  #values: unknown[] | undefined
+
+  add (key: unknown, value: unknown, isString: boolean): void {
+    if (this.#keys === undefined && isString) {
+      this.#obj[String(key)] = value
+      return
+    }
+    if (this.#keys === undefined) {
+      const obj = this.#obj
+      this.#keys = Object.keys(obj)
+      this.#values = this.#keys.map((k) => obj[k as string])
+    }
+    this.#keys.push(key)
+    this.#values!.push(value)
+  }
+
+  finish (): unknown {
+    const keys = this.#keys
+    if (keys === undefined) return this.#obj
+    const values = this.#values!
+    const n = keys.length
+    if (keys.every((k) => typeof k === 'number' && Number.isInteger(k) && k >= 1 && k <= n)) {
+      const list = new Array(n)
+      for (let i = 0; i < n; i++) list[(keys[i] as number) - 1] = values[i]
+      return list
+    }
+    const out: Record<string, unknown> = {}
+    for (let i = 0; i < n; i++) out[String(keys[i])] = values[i]
+    return out
   }
 }
 
