@@ -116,6 +116,7 @@ test('tables nested deeply cross between Lua and JS without harm', async (t) => 
 test('tables cross to JS by reading wasm memory (the start-up check of the layout passed), the same as through the C API', async (t) => {
   const { evlua } = await luaApp(t, 'empty')
   assert.equal(evlua.runtime.engine.readsTablesDirectly, true)
+  assert.equal(evlua.runtime.engine.writesJsonDirectly, true)
   evlua.runtime.define({ name: 'test.echo2', functions: { echo: (v: unknown) => v, json: (v: unknown) => JSON.stringify(v, (_k, x) => typeof x === 'bigint' ? `${x}n` : x) } })
   const [text] = await runLua(evlua, `
     local j = require('test.echo2').json

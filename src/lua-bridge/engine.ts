@@ -5,6 +5,7 @@ import {
 } from './lua-api.ts'
 import { Bytes } from './bytes.ts'
 import { TableBuilder, TableReader, UNSUPPORTED } from './table-reader.ts'
+import { JsonWriter } from './json-writer.ts'
 import {
   LUA_NULL, LuaArgumentError, LuaFunctionRef, MultipleValues, type CallContext, type JsFunction
 } from './values.ts'
@@ -73,6 +74,11 @@ export class LuaEngine {
   /** Reads tables from wasm memory (undefined if its check at start-up failed). */
   #tables: TableReader | undefined
 
+  #json: JsonWriter | undefined
+
+  /** Whether table bodies are written as JSON from wasm memory (its check at start-up passed). */
+  get writesJsonDirectly (): boolean { return this.#json !== undefined }
+
   /** Whether tables cross to JS by the table reader (its check at start-up passed) rather than the C API. */
   get readsTablesDirectly (): boolean { return this.#tables !== undefined }
   /** Registry refs as the bigints lua_rawgeti takes (the same few refs are pushed on every request). */
@@ -113,6 +119,7 @@ export class LuaEngine {
   static #make (mod: LuaModule, options: EngineOptions): LuaEngine {
     const engine = new LuaEngine(mod, options)
     engine.#tables = engine.#checkTableReader()
+    if (engine.#tables) engine.#json = engine.#checkJsonWriter()
     if (!options.memoryLimit || engine.#countMatches()) return engine
     engine.close()
     return new LuaEngine(mod, options, true)
@@ -147,6 +154,32 @@ export class LuaEngine {
     } finally {
       this.mod._lua_settop(L, 0)
     }
+  }
+
+  /** The JSON writer, if it writes what JSON.stringify writes for the same table. */
+  #checkJsonWriter (): JsonWriter | undefined {
+    const L = this.L
+    const writer = new JsonWriter()
+    const source = `return { s = 'q"b\\\\n\\n\\1\\127é€', i = -42, big = math.maxinteger, f = 1.5, z = -0.0, t = true, no = false,
+      list = { 1, 2.25, 'three', { k = 'v' } }, empty = {}, long = string.rep('x', 300) }`
+    try {
+      this.load(L, source, '=[evlua] json writer check')
+      if (this.mod._lua_pcallk(L, 0, 1, 0, 0, 0) !== LUA_OK) return undefined
+      const written = writer.write(this.bytes.heap(), this.mod._lua_topointer(L, 1))
+      const expected = JSON.stringify(this.toJs(L, 1), (_k, v) => typeof v === 'bigint' ? (JSON as unknown as { rawJSON: (s: string) => unknown }).rawJSON(v.toString()) : v)
+      return written !== UNSUPPORTED && written.toString('utf8') === expected ? writer : undefined
+    } catch {
+      return undefined
+    } finally {
+      this.mod._lua_settop(L, 0)
+    }
+  }
+
+  /** The table at idx as JSON text, written from wasm memory; undefined when the slow path must do it. */
+  tableJson (L: number, idx: number): Buffer | undefined {
+    if (!this.#json) return undefined
+    const out = this.#json.write(this.bytes.heap(), this.mod._lua_topointer(L, idx))
+    return out === UNSUPPORTED ? undefined : out
   }
 
   #countMatches (): boolean {

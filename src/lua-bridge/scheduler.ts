@@ -43,6 +43,8 @@ export interface RunOptions {
    * cheapest way to hear of the outcome. It must not throw.
    */
   onSettle?: (task: StartedTask) => void
+  /** Reads the task's n results off thread L (default: each with engine.toJs). */
+  readResults?: (engine: LuaEngine, L: number, n: number) => unknown[]
 }
 
 /** A task just started: its id, and its outcome now (`settled`) or later (`done`, `onSettle`). */
@@ -74,6 +76,7 @@ class Task implements TaskHandle, CallContext, StartedTask {
   readonly cpuBudget: number
   readonly deadline: number
   readonly onSettle: ((task: StartedTask) => void) | undefined
+  readonly readResults: RunOptions['readResults']
   cpu = 0
   sliceStart = 0
   abort: AbortReason | undefined
@@ -97,6 +100,7 @@ class Task implements TaskHandle, CallContext, StartedTask {
     this.cpuBudget = options.cpuTimeoutMs ?? 0
     this.deadline = options.wallTimeoutMs ? Date.now() + options.wallTimeoutMs : 0
     this.onSettle = options.onSettle
+    this.readResults = options.readResults
   }
 
   /** The task is its own call context: what JS functions see as `this.task`. */
@@ -287,9 +291,14 @@ export class Scheduler {
         this.#end(task, new TaskAbortedError(task.abort, abortMessage(task.abort)))
         return
       }
-      const results = new Array(nres)
+      let results: unknown[]
       try {
-        for (let i = 0; i < nres; i++) results[i] = engine.toJs(T, i + 1)
+        if (task.readResults) {
+          results = task.readResults(engine, T, nres)
+        } else {
+          results = new Array(nres)
+          for (let i = 0; i < nres; i++) results[i] = engine.toJs(T, i + 1)
+        }
       } catch (err) {
         this.#release(task.thread, false)
         this.#end(task, err as Error)

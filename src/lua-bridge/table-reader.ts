@@ -145,6 +145,16 @@ export class TableBuilder {
   }
 }
 
+/** What json-writer.ts needs of the layouts above. */
+export const tableLayout = {
+  T_FLAGS, T_LSIZENODE, T_ALIMIT, T_ARRAY, T_NODE, NODE_SIZE, N_TT, N_KEY_TT, N_KEY_VAL, TVALUE_SIZE, TV_TT,
+  S_CONTENTS, VFALSE, VTRUE, VNUMINT, VNUMFLT, VSHRSTR, VLNGSTR, VTABLE, VLIGHTUSERDATA,
+  isEmpty: (tt: number): boolean => tt === VNIL || tt === VEMPTY || tt === VABSTKEY,
+  stringLength: (heap: Buffer, s: number, tt: number): number => tt === VSHRSTR ? heap.readUInt8(s + S_SHRLEN) : heap.readUInt32LE(s + S_LNGLEN),
+  arraySize: (flags: number, alimit: number): number => arraySize(flags, alimit),
+  integer: (heap: Buffer, p: number): number | bigint => integer(heap, p)
+}
+
 /** The array part's size (luaH_realasize): alimit, unless it is only a hint (then the next power of 2). */
 function arraySize (flags: number, alimit: number): number {
   if ((flags & BITRAS) === 0 || (alimit & (alimit - 1)) === 0) return alimit

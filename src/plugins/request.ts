@@ -5,6 +5,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { luaSource } from '../lua-bridge/modules.ts'
 import { LuaRuntimeError, TaskAbortedError, type RunOptions, type StartedTask } from '../lua-bridge/scheduler.ts'
+import type { LuaEngine } from '../lua-bridge/engine.ts'
 import { multi } from '../lua-bridge/values.ts'
 import { EVLUA_ERR_ENGINE, EVLUA_ERR_LUA_RUNTIME, EVLUA_ERR_LUA_CPU_TIMEOUT, EVLUA_ERR_LUA_REQUEST_TIMEOUT } from '../errors.ts'
 import { Exchanges, applyHeaders } from './exchange.ts'
@@ -110,7 +111,7 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
     } as LuaRouteHandler
   }
 
-  const taskOptions: RunOptions = { cpuTimeoutMs, wallTimeoutMs, onSettle: settled }
+  const taskOptions: RunOptions = { cpuTimeoutMs, wallTimeoutMs, onSettle: settled, readResults }
 
   /** A request's task has ended: answer with its outcome (the tag is the exchange id). */
   function settled (task: StartedTask): void {
@@ -134,7 +135,7 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
       // Fastify types a string body text/plain; charset=utf-8 by itself (a Buffer it would not).
       const fastifyTypes = contentType === TEXT && headers === undefined && typeof body === 'string'
       if (contentType !== undefined && !fastifyTypes && !reply.hasHeader('content-type')) reply.type(CONTENT_TYPES[contentType as number])
-      if (contentType === JSON_TABLE) return reply.send(tableBody(body))
+      if (contentType === JSON_TABLE) return reply.send(Buffer.isBuffer(body) ? body : tableBody(body))
       return reply.send(body ?? (status === 204 ? undefined : ''))
     } catch (err) {
       const ex = exchanges.get(id)
@@ -191,6 +192,17 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
 function luaBodyKind (request: FastifyRequest): string | undefined {
   const kind = bodyKind(request)
   return kind === 'none' ? undefined : kind
+}
+
+/**
+ * The dispatcher's results (status, body, content type code[, headers]); a table body is written
+ * as JSON text straight from Lua's memory when it can be (a Buffer), else converted for tableBody.
+ */
+function readResults (engine: LuaEngine, L: number, n: number): unknown[] {
+  const out = new Array(n)
+  for (let i = 0; i < n; i++) out[i] = i === 1 ? undefined : engine.toJs(L, i + 1)
+  if (n >= 2) out[1] = (out[2] === JSON_TABLE && engine.tableJson(L, 2)) || engine.toJs(L, 2)
+  return out
 }
 
 /** Whether an object has an own enumerable key (an empty params object crosses to Lua as nil). */
