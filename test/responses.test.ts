@@ -39,6 +39,18 @@ test('a table body is a list only when its keys are exactly 1..n; other keys bec
   })
 })
 
+test('a big table body comes whole, and the next small one too', async (t) => {
+  const { app } = await luaApp(t, 'responses')
+  for (let i = 0; i < 2; i++) {
+    const big = await app.inject({ url: '/big_table' })
+    assert.equal(big.statusCode, 200)
+    const list = big.json().list
+    assert.equal(list.length, 2000)
+    assert.deepEqual(list[1999], { i: 2000, text: 'x'.repeat(90) })
+    assert.deepEqual((await app.inject({ url: '/array' })).json(), ['a', 'b'])
+  }
+})
+
 test('status, body [, headers]', async (t) => {
   const { app } = await luaApp(t, 'responses')
   const created = await app.inject({ url: '/status_body' })

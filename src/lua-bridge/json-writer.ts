@@ -10,17 +10,22 @@ import { UNSUPPORTED, tableLayout as L } from './table-reader.ts'
  * platform.null and such tables.
  */
 const MAX_DEPTH = 64
+const START = 4096
+const KEEP = 64 * 1024
 const ESCAPES: Record<number, string> = { 0x08: '\\b', 0x09: '\\t', 0x0a: '\\n', 0x0c: '\\f', 0x0d: '\\r', 0x22: '\\"', 0x5c: '\\\\' }
 
 export class JsonWriter {
-  #out = Buffer.allocUnsafe(4096)
+  #out = Buffer.allocUnsafe(START)
   #len = 0
 
   /** The JSON text of the table at address t, as a new Buffer; or UNSUPPORTED. */
   write (heap: Buffer, t: number): Buffer | typeof UNSUPPORTED {
     this.#len = 0
-    if (!this.#table(heap, t, 0)) return UNSUPPORTED
-    return Buffer.from(this.#out.subarray(0, this.#len))
+    const ok = this.#table(heap, t, 0)
+    const out = ok ? Buffer.from(this.#out.subarray(0, this.#len)) : UNSUPPORTED
+    // one big body must not keep a big scratch buffer for good
+    if (this.#out.length > KEEP) this.#out = Buffer.allocUnsafe(START)
+    return out
   }
 
   #table (heap: Buffer, t: number, depth: number): boolean {
