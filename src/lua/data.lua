@@ -1,5 +1,5 @@
 -- What the database modules share: argument checks, and the outcome rules of transaction(fn).
-local type, error, pcall, tostring, pack, unpack = type, error, pcall, tostring, table.pack, table.unpack
+local type, error, pcall, tostring, pack, unpack, getmetatable = type, error, pcall, tostring, table.pack, table.unpack, getmetatable
 
 local D = {}
 
@@ -15,6 +15,31 @@ function D.check_function(fn, fname)
   if type(fn) ~= 'function' then
     error("bad argument #1 to '" .. fname .. "' (function expected, got " .. type(fn) .. ')', 3)
   end
+end
+
+--- The metatable of a kind of handle (a table around an id the JS side keeps: a database, a
+--- connection, a statement), with close() and a __gc that both call release(id) once; and
+--- check(self, fname), which returns the handle's id or raises at the method's caller.
+--- name: the __name; kind and var: for the message ("evsqlite db", "db"); closed: "database".
+function D.handle(name, kind, var, closed, release)
+  local mt = { __name = name }
+  mt.__index = mt
+  mt.__gc = function(self) if self._id then release(self._id) end end
+  function mt:close()
+    local id = self._id
+    if id then
+      self._id = nil
+      release(id)
+    end
+    return true
+  end
+  local function check(self, fname)
+    if getmetatable(self) ~= mt then
+      error("bad argument #1 to '" .. fname .. "' (" .. kind .. ' expected; call it as ' .. var .. ':' .. fname .. '(...))', 3)
+    end
+    return self._id or error('attempt to use a closed ' .. closed, 3)
+  end
+  return mt, check
 end
 
 --- Run fn(arg) inside a transaction already begun: commit() when it returns, undo() when it

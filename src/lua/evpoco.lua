@@ -251,22 +251,19 @@ end
 
 local M = {}
 
---- syntax: request, err = platform.get_http_request()   (nil, err outside a request handler)
-function M.get_http_request()
+-- The object of class mt over the calling handler's request, made once and kept on it under key.
+local function attached(key, mt)
   local req = request_mod.current()
   if not req then return nil, 'no http request in this coroutine' end
-  local r = rawget(req, '_evrequest')
-  if not r then r = setmetatable({ _req = req }, HttpRequest); rawset(req, '_evrequest', r) end
+  local r = rawget(req, key)
+  if not r then r = setmetatable({ _req = req }, mt); rawset(req, key, r) end
   return r
 end
 
+--- syntax: request, err = platform.get_http_request()   (nil, err outside a request handler)
+function M.get_http_request() return attached('_evrequest', HttpRequest) end
+
 --- syntax: response, err = platform.get_http_response()   (nil, err outside a request handler)
-function M.get_http_response()
-  local req = request_mod.current()
-  if not req then return nil, 'no http request in this coroutine' end
-  local r = rawget(req, '_evresponse')
-  if not r then r = setmetatable({ _req = req }, HttpResponse); rawset(req, '_evresponse', r) end
-  return r
-end
+function M.get_http_response() return attached('_evresponse', HttpResponse) end
 
 return M

@@ -10,25 +10,12 @@ local query, open, cquery, prepare, execute, finalize, close, commit =
 
 local M = { _VERSION = '0.1.0', null = require('platform').null }
 
-local Conn = {}
-Conn.__index = Conn
-Conn.__name = 'evpostgres.connection'
-Conn.__gc = function(self) if self._id then close(self._id) end end
-
-local Stmt = {}
-Stmt.__index = Stmt
-Stmt.__name = 'evpostgres.statement'
-Stmt.__gc = function(self) if self._id then finalize(self._id) end end
-
 local D = require 'evlua.data'
 local check_sql = D.check_sql
 
-local function check_conn(self, fname)
-  if getmetatable(self) ~= Conn then
-    error("bad argument #1 to '" .. fname .. "' (evpostgres connection expected; call it as conn:" .. fname .. '(...))', 3)
-  end
-  return self._id or error('attempt to use a closed connection', 3)
-end
+--- syntax: conn:close()   (back to the pool; an open transaction is rolled back)   and   stmt:close()
+local Conn, check_conn = D.handle('evpostgres.connection', 'evpostgres connection', 'conn', 'connection', close)
+local Stmt, check_stmt = D.handle('evpostgres.statement', 'evpostgres statement', 'stmt', 'statement', finalize)
 
 --- syntax: rows, err = evpostgres.query(sql, ...)
 function M.query(sql, ...)
@@ -108,15 +95,6 @@ function Conn:transaction(fn)
   return D.transaction(fn, self, undo, finish)
 end
 
---- syntax: conn:close()   (back to the pool; an open transaction is rolled back)
-function Conn:close()
-  local id = self._id
-  if id then
-    self._id = nil
-    close(id)
-  end
-  return true
-end
 
 --- syntax: ... = evpostgres.transaction(fn)   (fn(conn) on a connection of its own)
 function M.transaction(fn)
@@ -130,12 +108,7 @@ end
 
 --- syntax: rows, err = stmt:execute(...)
 function Stmt:execute(...)
-  if getmetatable(self) ~= Stmt then
-    error("bad argument #1 to 'execute' (evpostgres statement expected; call it as stmt:execute(...))", 2)
-  end
-  local id = self._id
-  if not id then error('attempt to use a closed statement', 2) end
-  local rows, err = execute(id, ...)
+  local rows, err = execute(check_stmt(self, 'execute'), ...)
   self._last = rows
   return rows, err
 end
@@ -157,16 +130,6 @@ function Stmt:rows(...)
     i = i + 1
     return rows[i]
   end
-end
-
---- syntax: stmt:close()
-function Stmt:close()
-  local id = self._id
-  if id then
-    self._id = nil
-    finalize(id)
-  end
-  return true
 end
 
 return M

@@ -10,25 +10,11 @@ local begin, commit, rollback, last_id, changes = fns.begin, fns.commit, fns.rol
 
 local M = { _VERSION = '0.1.0', null = require('platform').null }
 
-local DB = {}
-DB.__index = DB
-DB.__name = 'evsqlite.db'
-DB.__gc = function(self) if self._id then close(self._id) end end
-
-local Stmt = {}
-Stmt.__index = Stmt
-Stmt.__name = 'evsqlite.stmt'
-Stmt.__gc = function(self) if self._id then finalize(self._id) end end
-
-local function check_db(self, fname)
-  if getmetatable(self) ~= DB then
-    error("bad argument #1 to '" .. fname .. "' (evsqlite db expected; call it as db:" .. fname .. '(...))', 3)
-  end
-  if not self._id then error('attempt to use a closed database', 3) end
-  return self._id
-end
-
 local D = require 'evlua.data'
+
+--- syntax: db:close()   and   stmt:close()
+local DB, check_db = D.handle('evsqlite.db', 'evsqlite db', 'db', 'database', close)
+local Stmt, check_stmt = D.handle('evsqlite.stmt', 'evsqlite stmt', 'stmt', 'statement', finalize)
 local check_sql = D.check_sql
 
 -- db:query's statements, by SQL text: { keys = { [sql] = key }, n = count }, one per connection
@@ -135,23 +121,6 @@ function DB:last_id() return last_id(check_db(self, 'last_id')) end
 --- syntax: n = db:changes()
 function DB:changes() return changes(check_db(self, 'changes')) end
 
---- syntax: db:close()
-function DB:close()
-  local id = self._id
-  if id then
-    self._id = nil
-    close(id)
-  end
-  return true
-end
-
-local function check_stmt(self, fname)
-  if getmetatable(self) ~= Stmt then
-    error("bad argument #1 to '" .. fname .. "' (evsqlite stmt expected; call it as stmt:" .. fname .. '(...))', 3)
-  end
-  if not self._id then error('attempt to use a closed statement', 3) end
-  return self._id
-end
 
 --- syntax: rows, err = stmt:execute(...)
 function Stmt:execute(...)
@@ -172,16 +141,6 @@ function Stmt:rows(...)
   end
   if not cid then error(err, 2) end
   return iterate(cid)
-end
-
---- syntax: stmt:close()
-function Stmt:close()
-  local id = self._id
-  if id then
-    self._id = nil
-    finalize(id)
-  end
-  return true
 end
 
 return M
