@@ -2,7 +2,7 @@
 // send_data, finish_headers, flush, finish).
 import assert from 'node:assert/strict'
 import { request as httpRequest, type IncomingMessage } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { Socket, type AddressInfo } from 'node:net'
 import { test } from 'node:test'
 import type { FastifyInstance } from 'fastify'
 import { luaApp } from './helpers/evlua.ts'
@@ -173,6 +173,30 @@ test('send_data streams: the client reads the first chunk before the handler has
     received += decoder.decode(value, { stream: true })
   }
   assert.equal(received, 'first chunk; second chunk, released=true')
+})
+
+test('a streamed response given all at once leaves in one write (its end may take a second), not one per chunk', async (t) => {
+  const { app } = await luaApp(t, 'request')
+  const base = await listen(app)
+  const port = (app.server.address() as AddressInfo).port
+  type Write = (this: Socket, ...args: unknown[]) => unknown
+  const proto = Socket.prototype as unknown as { _write: Write, _writev: Write }
+  const { _write: write, _writev: writev } = proto
+  let writes = 0
+  // Only the server's side of the connection counts (the client's socket has it as remote port).
+  proto._write = function (...args) { if (this.localPort === port) writes++; return write.apply(this, args) }
+  proto._writev = function (...args) { if (this.localPort === port) writes++; return writev.apply(this, args) }
+  try {
+    const res = await fetch(`${base}/chunks`)
+    assert.equal(res.headers.get('content-type'), 'text/plain')
+    assert.equal(await res.text(), 'one;two;three')
+  } finally {
+    proto._write = write
+    proto._writev = writev
+  }
+  // Node corks the socket for the rest of the tick at the first write: head and chunks leave together;
+  // the end reaches the response through the stream a tick later.
+  assert.ok(writes >= 1 && writes <= 2, `${writes} writes`)
 })
 
 test('send_data with several arguments, flush, finish; finish twice is fine; data after finish is refused', async (t) => {
