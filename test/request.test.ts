@@ -6,6 +6,7 @@ import { Socket, type AddressInfo } from 'node:net'
 import { test } from 'node:test'
 import type { FastifyInstance } from 'fastify'
 import { luaApp } from './helpers/evlua.ts'
+import { RouteReads } from '../src/plugins/prefetch.ts'
 
 async function listen (app: FastifyInstance): Promise<string> {
   await app.listen({ port: 0, host: '127.0.0.1' })
@@ -120,6 +121,33 @@ test('headers, headers_value, headers_csv_string, headers_csv_table, headers_fla
   })
   const remote = JSON.parse((await get(`${base}/echo`)).body)
   assert.equal(remote.remote_ip, '127.0.0.1')
+})
+
+test('get_params and headers_value: the same values when read from JS and when brought along with later requests', async (t) => {
+  const { app } = await luaApp(t, 'request')
+  const base = await listen(app)
+  const asked: string[] = []
+  const readHeader = RouteReads.prototype.readHeader
+  RouteReads.prototype.readHeader = function (name) { asked.push(name); readHeader.call(this, name) }
+  t.after(() => { RouteReads.prototype.readHeader = readHeader })
+  const read = async (query: string, headers: Record<string, string | string[]>): Promise<unknown> =>
+    JSON.parse((await get(`${base}/reads${query}`, headers)).body)
+  const headers = { 'X-One': 'One', 'x-twice': ['1', '2'], 'x-other': 'o' }
+  const names = ['connection', 'host', 'x-one', 'x-other', 'x-twice']
+  const expected = { q: 'a', one: 'One', upper: 'One', twice: false, absent: true, list: ['a', 'b'], names }
+
+  assert.deepEqual(await read('?q=a&q=b', headers), expected)
+  // First request: each name read was asked of JS (X-ONE is x-one, already in the view).
+  assert.deepEqual(asked, ['x-one', 'x-twice', 'x-absent'])
+  asked.length = 0
+  assert.deepEqual(await read('?q=a&q=b', headers), expected)
+  assert.deepEqual(asked, ['x-absent'], 'the headers it had read came with the request; only the absent one is asked again')
+
+  // Different values, a header now absent, a query Lua decodes itself (escaped bytes above 0x7f).
+  assert.deepEqual(await read('?q=%C3%A9', { 'x-twice': 'once' }), {
+    q: 'é', one: null, upper: null, twice: 'once', absent: true, list: ['é'], names: ['connection', 'host', 'x-twice']
+  })
+  assert.deepEqual(await read('', {}), { q: null, one: null, upper: null, absent: true, list: null, names: ['connection', 'host'] })
 })
 
 test('send_status takes a number or a status line; then returning nothing sends it', async (t) => {

@@ -57,7 +57,8 @@ local function view_next(t, k)
 end
 
 --- Views over sources of one sort: lookup(source, kind, name, derive) → the view's value for a
---- name or nil; all(source) → name → list of values. Returns view(kind, source), a new view.
+--- name or nil; all(source) → name → list of values. Returns view(kind, source [, entries]), a new
+--- view (over entries, a table of lowercase names → the view's values, when given).
 function H.views(lookup, all)
   local metatables = {}
   for kind, make in pairs(derive) do
@@ -80,8 +81,10 @@ function H.views(lookup, all)
       end,
     }
   end
-  return function(kind, source)
-    return setmetatable({ [SOURCE] = source }, metatables[kind])
+  return function(kind, source, entries)
+    if not entries then return setmetatable({ [SOURCE] = source }, metatables[kind]) end
+    entries[SOURCE] = source
+    return setmetatable(entries, metatables[kind])
   end
 end
 

@@ -345,12 +345,16 @@ local function pick(handlers, method)
 end
 
 -- Called by JS for every request: route id, exchange id, method, path, the path parameters (nil
--- when there are none) and the kind of body ('raw', 'form', 'multipart'; nil for none).
+-- when there are none), the kind of body ('raw', 'form', 'multipart'; nil for none), and what the
+-- route's handler has been seen to read (prefetch.ts): get_params, and the first entries of the
+-- headers_value view.
 -- A request table starts with four fields at most (a small table: it is what a waiting request
 -- holds); the rest (query, body kind, header views...) are built on first use.
-function M.dispatch(route, id, method, path, params, kind)
+function M.dispatch(route, id, method, path, params, kind, get_params, header_values)
   local req = setmetatable({ _id = id, method = method, path = path, params = params }, request_mt)
   if kind then req._kind = kind end
+  if get_params then req.get_params = get_params end
+  if header_values then req.headers_value = header_view('value', req, header_values) end
   return serve(req, pick(routes[route], METHOD_KEYS[method] or lower(method)))
 end
 

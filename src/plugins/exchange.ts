@@ -6,6 +6,8 @@ import { SlotTable } from '../lua-bridge/slots.ts'
 export interface Exchange {
   readonly request: FastifyRequest
   readonly reply: FastifyReply
+  /** The Lua route serving it. */
+  readonly route: number
   /** The response body stream once Lua has started streaming (send_data / finish_headers). */
   stream: PassThrough | undefined
   /** The request body as Lua reads it, once it starts reading (see forms.ts). */
@@ -24,8 +26,8 @@ export interface ExchangeInput {
 export class Exchanges {
   readonly #byId = new SlotTable<Exchange>()
 
-  open (request: FastifyRequest, reply: FastifyReply): number {
-    return this.#byId.add({ request, reply, stream: undefined, input: undefined })
+  open (request: FastifyRequest, reply: FastifyReply, route: number): number {
+    return this.#byId.add({ request, reply, route, stream: undefined, input: undefined })
   }
 
   get (id: number): Exchange {

@@ -9,6 +9,7 @@ import type { LuaEngine } from '../lua-bridge/engine.ts'
 import { multi } from '../lua-bridge/values.ts'
 import { EVLUA_ERR_ENGINE, EVLUA_ERR_LUA_RUNTIME, EVLUA_ERR_LUA_CPU_TIMEOUT, EVLUA_ERR_LUA_REQUEST_TIMEOUT } from '../errors.ts'
 import { Exchanges, applyHeaders } from './exchange.ts'
+import { HeaderValues, RouteReads } from './prefetch.ts'
 import { JsonBodyError, encodeTableBody } from './json-body.ts'
 import formsPlugin, { bodyKind } from './forms.ts'
 
@@ -47,13 +48,21 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
     functions: {
       raw_headers: (id: number) => exchanges.get(id).request.raw.rawHeaders,
       header_values: (id: number, name: string) => headerValues(exchanges.get(id).request.raw.rawHeaders, name),
-      header_value: (id: number, name: string) => headerValue(exchanges.get(id).request.raw.rawHeaders, name),
+      header_value: (id: number, name: string) => {
+        const ex = exchanges.get(id)
+        readsOf(ex.route).readHeader(name)
+        return headerValue(ex.request.raw.rawHeaders, name)
+      },
       query_string: (id: number) => {
         const url = exchanges.get(id).request.url
         const q = url.indexOf('?')
         return q < 0 ? '' : url.slice(q)
       },
-      query_first: (id: number) => queryTable(exchanges.get(id).request, firstValue),
+      query_first: (id: number) => {
+        const ex = exchanges.get(id)
+        readsOf(ex.route).getParams = true
+        return queryTable(ex.request, firstValue)
+      },
       query_lists: (id: number) => queryTable(exchanges.get(id).request, allValues),
       cookies: (id: number) => {
         const { request } = exchanges.get(id)
@@ -93,9 +102,14 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
   const cpuTimeoutMs = config.lua.cpu_timeout_ms
   const wallTimeoutMs = config.lua.request_timeout_ms
 
+  /** What each route's handler reads of the lazy request fields, by route id (see prefetch.ts). */
+  const reads: RouteReads[] = []
+  const readsOf = (route: number): RouteReads => (reads[route] ??= new RouteReads())
+
   function handler (routeId: number, catchAllParam?: string): LuaRouteHandler {
+    const routeReads = readsOf(routeId)
     return function luaRoute (request, reply) {
-      const id = exchanges.open(request, reply)
+      const id = exchanges.open(request, reply, routeId)
       const url = request.url
       const q = url.indexOf('?')
       const path = (q < 0 ? url : url.slice(0, q)).slice(1)
@@ -106,8 +120,13 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
       } else if (params && !hasKeys(params)) {
         params = undefined
       }
+      // The fields the route's handler is known to read come along (false: Lua decodes the query).
+      const getParams = routeReads.getParams ? queryTable(request, firstValue) || undefined : undefined
+      const headerValues = routeReads.headerNames.length > 0
+        ? new HeaderValues(routeReads.headerNames, (name) => headerValue(request.raw.rawHeaders, name))
+        : undefined
       // The answer goes out from settled(), at once when the handler never waits: no promise.
-      runtime.start(refs.dispatch, [routeId, id, request.method, path, params, luaBodyKind(request)], taskOptions, id)
+      runtime.start(refs.dispatch, [routeId, id, request.method, path, params, luaBodyKind(request), getParams, headerValues], taskOptions, id)
     } as LuaRouteHandler
   }
 

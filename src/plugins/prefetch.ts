@@ -1,0 +1,55 @@
+import type { LuaEngine } from '../lua-bridge/engine.ts'
+
+/** At most this many header names per route are fetched with its requests. */
+const MAX_HEADER_NAMES = 8
+
+/**
+ * What a route's handler has been seen to read through the lazy request fields (`get_params`,
+ * `headers_value[name]`): from then on each of its requests brings those values along when it
+ * starts, instead of the handler calling into JS for each one (a call costs more than the push).
+ * The handler sees the same values either way.
+ */
+export class RouteReads {
+  getParams = false
+  readonly headerNames: string[] = []
+
+  /** Its handler read headers_value[name] (name in lowercase). */
+  readHeader (name: string): void {
+    const names = this.headerNames
+    if (names.length < MAX_HEADER_NAMES && !names.includes(name)) names.push(name)
+  }
+}
+
+/**
+ * The headers_value entries of the names a route reads, as the view table's first entries: a Lua
+ * table with room for the view's private key too (so adding it does not resize the table).
+ * A value is the header's text, or false when it was sent more than once; an absent header is left
+ * out (the view asks JS when it is read, and gets nil).
+ */
+export class HeaderValues {
+  readonly #names: string[] = []
+  readonly #values: Array<string | false> = []
+
+  constructor (names: readonly string[], valueOf: (name: string) => string | false | undefined) {
+    for (const name of names) {
+      const v = valueOf(name)
+      if (v === undefined) continue
+      this.#names.push(name)
+      this.#values.push(v)
+    }
+  }
+
+  pushLua (engine: LuaEngine, L: number): void {
+    const { mod, bytes } = engine
+    const names = this.#names
+    engine.checkStack(L, 3)
+    mod._lua_createtable(L, 0, names.length + 1)
+    for (let i = 0; i < names.length; i++) {
+      bytes.pushString(L, names[i])
+      const v = this.#values[i]
+      if (v === false) mod._lua_pushboolean(L, 0)
+      else bytes.pushString(L, v)
+      mod._lua_rawset(L, -3)
+    }
+  }
+}
