@@ -113,6 +113,16 @@ test('tables nested deeply cross between Lua and JS without harm', async (t) => 
   assert.deepEqual(await runLua(evlua, 'return "still fine"'), ['still fine'])
 })
 
+test('the engine calls the Lua build\'s wasm exports directly, not wasmoon\'s checking wrappers', async (t) => {
+  const { evlua } = await luaApp(t, 'empty')
+  const { mod } = evlua.runtime.engine
+  // A wasm export is a native function; wasmoon's wrapper is JS (an assertion, then apply).
+  for (const fn of [mod._lua_gettop, mod._lua_pushlstring, mod._lua_resume, mod._malloc]) {
+    assert.match(Function.prototype.toString.call(fn), /\[native code\]/)
+  }
+  assert.ok(mod.HEAPU8 instanceof Uint8Array, 'the module\'s memory views are still there')
+})
+
 test('the JSON writer gives a string when the text is UTF-8 (Node sends it with the head in one write), else the exact bytes', async (t) => {
   const { evlua } = await luaApp(t, 'empty')
   const engine = evlua.runtime.engine

@@ -117,11 +117,14 @@ async function instantiate (): Promise<LuaModule> {
   }
   const exports = instance?.exports
   if (!exports) return mod
-  const direct: Record<string, unknown> = Object.create(mod as object)
-  for (const key of Object.keys(mod)) {
-    if (!key.startsWith('_')) continue
-    const raw = exports[key.slice(1)]
-    if (typeof raw === 'function') direct[key] = raw
-  }
+  const raw = Object.keys(mod).flatMap((key) => {
+    const fn = key.startsWith('_') ? exports[key.slice(1)] : undefined
+    return typeof fn === 'function' ? [[key, fn] as const] : []
+  })
+  // Made in one piece (a spread), the object keeps fast properties: assigned one by one, 150
+  // functions would leave it a dictionary, and every call would pay a hash lookup (~5 ns of ~9).
+  const direct = { ...Object.fromEntries(raw) }
+  // The module's other members (memory views, addFunction) through the prototype.
+  Object.setPrototypeOf(direct, mod as object)
   return direct as unknown as LuaModule
 }
