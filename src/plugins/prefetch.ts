@@ -30,9 +30,9 @@ export class HeaderValues {
   readonly #names: string[] = []
   readonly #values: Array<string | false> = []
 
-  constructor (names: readonly string[], valueOf: (name: string) => string | false | undefined) {
+  constructor (names: readonly string[], rawHeaders: readonly string[]) {
     for (const name of names) {
-      const v = valueOf(name)
+      const v = headerValue(rawHeaders, name)
       if (v === undefined) continue
       this.#names.push(name)
       this.#values.push(v)
@@ -52,4 +52,17 @@ export class HeaderValues {
       mod._lua_rawset(L, -3)
     }
   }
+}
+
+/** headers_value's answer for one header: its value when sent once, false when repeated, undefined when absent. */
+export function headerValue (raw: readonly string[], name: string): string | false | undefined {
+  let out: string | false | undefined
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]
+    if (n.length === name.length && n.toLowerCase() === name) {
+      if (out !== undefined) return false
+      out = raw[i + 1]
+    }
+  }
+  return out
 }

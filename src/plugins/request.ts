@@ -9,7 +9,7 @@ import type { LuaEngine } from '../lua-bridge/engine.ts'
 import { multi } from '../lua-bridge/values.ts'
 import { EVLUA_ERR_ENGINE, EVLUA_ERR_LUA_RUNTIME, EVLUA_ERR_LUA_CPU_TIMEOUT, EVLUA_ERR_LUA_REQUEST_TIMEOUT } from '../errors.ts'
 import { Exchanges, applyHeaders } from './exchange.ts'
-import { HeaderValues, RouteReads } from './prefetch.ts'
+import { HeaderValues, RouteReads, headerValue } from './prefetch.ts'
 import { JsonBodyError, encodeTableBody } from './json-body.ts'
 import formsPlugin, { bodyKind } from './forms.ts'
 
@@ -122,11 +122,11 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
       }
       // The fields the route's handler is known to read come along (false: Lua decodes the query).
       const getParams = routeReads.getParams ? queryTable(request, firstValue) || undefined : undefined
-      const headerValues = routeReads.headerNames.length > 0
-        ? new HeaderValues(routeReads.headerNames, (name) => headerValue(request.raw.rawHeaders, name))
+      const headerEntries = routeReads.headerNames.length > 0
+        ? new HeaderValues(routeReads.headerNames, request.raw.rawHeaders)
         : undefined
       // The answer goes out from settled(), at once when the handler never waits: no promise.
-      runtime.start(refs.dispatch, [routeId, id, request.method, path, params, luaBodyKind(request), getParams, headerValues], taskOptions, id)
+      runtime.start(refs.dispatch, [routeId, id, request.method, path, params, luaBodyKind(request), getParams, headerEntries], taskOptions, id)
     } as LuaRouteHandler
   }
 
@@ -259,19 +259,6 @@ function queryTable (request: FastifyRequest, pick: (v: string | string[]) => un
 
 const firstValue = (v: string | string[]): string => Array.isArray(v) ? v[0] : v
 const allValues = (v: string | string[]): string[] => Array.isArray(v) ? v : [v]
-
-/** headers_value's answer for one header: its value when sent once, false when repeated, undefined when absent. */
-function headerValue (raw: string[], name: string): string | false | undefined {
-  let out: string | false | undefined
-  for (let i = 0; i < raw.length; i += 2) {
-    const n = raw[i]
-    if (n.length === name.length && n.toLowerCase() === name) {
-      if (out !== undefined) return false
-      out = raw[i + 1]
-    }
-  }
-  return out
-}
 
 /** The values of one header (name in lowercase), in the order sent; undefined when absent. */
 function headerValues (raw: string[], name: string): string[] | undefined {
