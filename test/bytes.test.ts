@@ -123,6 +123,25 @@ test('the engine calls the Lua build\'s wasm exports directly, not wasmoon\'s ch
   assert.ok(mod.HEAPU8 instanceof Uint8Array, 'the module\'s memory views are still there')
 })
 
+test('strings cross both ways intact after wasm memory grows under them', async (t) => {
+  const { evlua } = await luaApp(t, 'empty')
+  const { mod } = evlua.runtime.engine
+  evlua.runtime.define({ name: 'test.grow', functions: { echo: (s: string) => s + '|js' } })
+  const before = mod.HEAPU8.buffer.byteLength
+  // a 96 MB string makes the memory grow in the middle of the task; the calls around it still work
+  const [result, grew] = await runLua(evlua, `
+    local echo = require('test.grow').echo
+    local a = echo('before')
+    local big = string.rep('x', 96 * 1024 * 1024)
+    local b = echo('after' .. #big)
+    big = nil
+    collectgarbage()
+    return a .. ';' .. b, true`)
+  assert.equal(grew, true)
+  assert.ok(mod.HEAPU8.buffer.byteLength > before, 'the wasm memory grew')
+  assert.equal(result, 'before|js;after100663296|js')
+})
+
 test('the JSON writer gives a string when the text is UTF-8 (Node sends it with the head in one write), else the exact bytes', async (t) => {
   const { evlua } = await luaApp(t, 'empty')
   const engine = evlua.runtime.engine
