@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util'
 import {
   LUA_ERRSYNTAX, LUA_OK, LUA_REGISTRYINDEX, LUA_TBOOLEAN, LUA_TFUNCTION, LUA_TLIGHTUSERDATA,
-  LUA_TNIL, LUA_TNUMBER, LUA_TSTRING, LUA_TTABLE, LUA_UPVALUE1, loadLuaModule, type LuaModule
+  LUA_TNIL, LUA_TNUMBER, LUA_TSTRING, LUA_TTABLE, LUA_UPVALUE1, loadLuaModule, type LuaModule, luaInteger
 } from './lua-api.ts'
 import { Bytes } from './bytes.ts'
 import { TableBuilder, TableReader, UNSUPPORTED } from './table-reader.ts'
@@ -355,7 +355,7 @@ export class LuaEngine {
   /** Push `OK, values...` (to resume a waiting call with); returns the number pushed. */
   pushResult (L: number, result: unknown): number {
     try {
-      this.mod._lua_pushinteger(L, BigInt(TAG_OK))
+      this.mod._lua_pushinteger(L, luaInteger(TAG_OK))
       if (result instanceof MultipleValues) {
         this.checkStack(L, result.values.length)
         for (const v of result.values) this.push(L, v)
@@ -373,7 +373,7 @@ export class LuaEngine {
 
   /** Push `FAIL, message` (→ nil, err in Lua) or `RAISE, message` (→ an error), to resume a waiting call with. */
   pushFailure (L: number, err: unknown): number {
-    this.mod._lua_pushinteger(L, BigInt(err instanceof LuaArgumentError ? TAG_RAISE : TAG_FAIL))
+    this.mod._lua_pushinteger(L, luaInteger(err instanceof LuaArgumentError ? TAG_RAISE : TAG_FAIL))
     this.bytes.pushString(L, errorMessage(err))
     return 2
   }
@@ -384,7 +384,7 @@ export class LuaEngine {
     switch (typeof v) {
       case 'string': this.bytes.pushString(L, v); return
       case 'number':
-        if (Number.isInteger(v) && Number.isSafeInteger(v)) mod._lua_pushinteger(L, BigInt(v))
+        if (Number.isSafeInteger(v)) mod._lua_pushinteger(L, luaInteger(v))
         else mod._lua_pushnumber(L, v)
         return
       case 'boolean': mod._lua_pushboolean(L, v ? 1 : 0); return
@@ -413,7 +413,7 @@ export class LuaEngine {
       mod._lua_createtable(L, v.length, 0)
       for (let i = 0; i < v.length; i++) {
         this.push(L, v[i] === undefined ? LUA_NULL : v[i], depth + 1)
-        mod._lua_rawseti(L, -2, BigInt(i + 1))
+        mod._lua_rawseti(L, -2, luaInteger(i + 1))
       }
       return
     }

@@ -20,6 +20,16 @@ export const LUA_TSTRING = 4
 export const LUA_TTABLE = 5
 export const LUA_TFUNCTION = 6
 
+const SMALL_INTEGERS = Array.from({ length: 1024 }, (_, i) => BigInt(i))
+
+/**
+ * n (a safe integer) as the bigint a lua_Integer parameter takes. Making a bigint costs ~25 ns, as
+ * much as the call it is for: the small ones (ids, counts, indexes) are made once.
+ */
+export function luaInteger (n: number): bigint {
+  return n >= 0 && n < 1024 ? SMALL_INTEGERS[n] : BigInt(n)
+}
+
 /**
  * The raw exports of wasmoon's Lua build, typed as we call them: pointers and sizes as numbers,
  * lua_Integer as bigint. We never use wasmoon's high-level API (PERFORMANCE.md: 5-10x slower).

@@ -1,4 +1,5 @@
 import type { LuaEngine } from './engine.ts'
+import { luaInteger } from './lua-api.ts'
 import { LUA_NULL } from './values.ts'
 
 /**
@@ -30,7 +31,7 @@ export class LuaRows {
     for (const name of names) engine.bytes.pushString(L, name)
     for (let r = 0; r < rows.length; r++) {
       pushRow(engine, L, names, rows[r], list)
-      mod._lua_rawseti(L, list, BigInt(r + 1))
+      mod._lua_rawseti(L, list, luaInteger(r + 1))
     }
     mod._lua_settop(L, list)
   }
@@ -52,6 +53,6 @@ function pushRow (engine: LuaEngine, L: number, names: readonly string[], row: r
 /** Text and integers, most of what SQLite returns, directly; the rest as engine.push does. */
 function pushValue (engine: LuaEngine, L: number, v: unknown): void {
   if (typeof v === 'string') engine.bytes.pushString(L, v)
-  else if (typeof v === 'number' && Number.isSafeInteger(v)) engine.mod._lua_pushinteger(L, BigInt(v))
+  else if (typeof v === 'number' && Number.isSafeInteger(v)) engine.mod._lua_pushinteger(L, luaInteger(v))
   else engine.push(L, v === null ? LUA_NULL : v)
 }
