@@ -399,7 +399,7 @@ export class LuaEngine {
     }
     if (v === null) { mod._lua_pushnil(L); return }
     if (v instanceof Uint8Array) { this.bytes.pushBytes(L, v); return }
-    if (v instanceof LuaFunctionRef) { mod._lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(v.ref)); return }
+    if (v instanceof LuaFunctionRef) { this.pushRef(L, v.ref); return }
     if (v instanceof Date) { this.bytes.pushString(L, v.toISOString()); return }
     // A value that pushes itself (rows.ts: query results, column names made Lua strings once).
     if (typeof (v as { pushLua?: unknown }).pushLua === 'function') {
