@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises'
 import { LuaFactory } from 'wasmoon'
 
 /** Constants of Lua 5.4's C API. */
@@ -31,10 +32,14 @@ export function luaInteger (n: number): bigint {
 }
 
 /**
- * The raw exports of wasmoon's Lua build, typed as we call them: pointers and sizes as numbers,
+ * The raw exports of the Lua build (luaBuildName), typed as we call them: pointers and sizes as numbers,
  * lua_Integer as bigint. We never use wasmoon's high-level API (PERFORMANCE.md: 5-10x slower).
  */
+export type LuaBuild = 'native-eh' | 'wasmoon'
+
 export interface LuaModule {
+  /** Which Lua build this is (luaBuildName). */
+  build: LuaBuild
   HEAPU8: Uint8Array
   HEAPU32: Uint32Array
   addFunction (fn: (...args: any[]) => any, signature: string): number
@@ -106,11 +111,46 @@ export function loadLuaModule (fresh = false): Promise<LuaModule> {
 }
 
 /**
+ * Which Lua build the process runs: `native-eh` (default), our build of Lua with native wasm
+ * exceptions (src/lua-wasm), or `wasmoon`, wasmoon's own build, where each yield and each Lua error
+ * is a thrown JS exception caught by a JS trampoline (PERFORMANCE.md). Chosen with EVLUA_LUA_BUILD,
+ * for comparing the two; both expose the same raw exports.
+ */
+export function luaBuildName (): LuaBuild {
+  return process.env.EVLUA_LUA_BUILD === 'wasmoon' ? 'wasmoon' : 'native-eh'
+}
+
+async function instantiate (): Promise<LuaModule> {
+  return luaBuildName() === 'wasmoon' ? instantiateWasmoon() : instantiateNative()
+}
+
+/**
+ * The glue emscripten made (CommonJS: emscripten 3.1's ES module glue cannot find its wasm under
+ * Node). The wasm bytes are handed over, so the glue never looks for the file itself.
+ */
+async function instantiateNative (): Promise<LuaModule> {
+  const { default: create } = await import('../lua-wasm/lua.cjs')
+  const wasmBinary = await readFile(new URL('../lua-wasm/lua.wasm', import.meta.url))
+  const mod = await create({ wasmBinary })
+  // Each `_name` is a glue function that looks its export up under a minified name on first call:
+  // read the name from it, and call the export itself.
+  const raw = Object.keys(mod).flatMap((key) => {
+    const glue = mod[key]
+    const name = key.startsWith('_') && typeof glue === 'function'
+      ? /Module\["asm"\]\["(\w+)"\]/.exec(String(glue))?.[1]
+      : undefined
+    const fn = name === undefined ? undefined : mod.asm[name]
+    return typeof fn === 'function' ? [[key, fn] as const] : []
+  })
+  return directExports('native-eh', raw, mod)
+}
+
+/**
  * wasmoon's module wraps every export in an assertion closure called through `apply` (4x the cost
  * of the call itself). We keep the module for its helpers (memory views, addFunction) and call the
  * wasm instance's exports directly; the instance is caught as wasmoon instantiates it.
  */
-async function instantiate (): Promise<LuaModule> {
+async function instantiateWasmoon (): Promise<LuaModule> {
   const original = WebAssembly.instantiate
   let instance: WebAssembly.Instance | undefined
   const capture = async function (this: unknown, ...args: unknown[]): Promise<unknown> {
@@ -126,15 +166,19 @@ async function instantiate (): Promise<LuaModule> {
     ;(WebAssembly as { instantiate: unknown }).instantiate = original
   }
   const exports = instance?.exports
-  if (!exports) return mod
+  if (!exports) return Object.assign(mod, { build: 'wasmoon' as const })
   const raw = Object.keys(mod).flatMap((key) => {
     const fn = key.startsWith('_') ? exports[key.slice(1)] : undefined
     return typeof fn === 'function' ? [[key, fn] as const] : []
   })
+  return directExports('wasmoon', raw, mod)
+}
+
+function directExports (build: LuaBuild, raw: Array<readonly [string, unknown]>, mod: object): LuaModule {
   // Made in one piece (a spread), the object keeps fast properties: assigned one by one, 150
   // functions would leave it a dictionary, and every call would pay a hash lookup (~5 ns of ~9).
-  const direct = { ...Object.fromEntries(raw) }
+  const direct = { ...Object.fromEntries(raw), build }
   // The module's other members (memory views, addFunction) through the prototype.
-  Object.setPrototypeOf(direct, mod as object)
+  Object.setPrototypeOf(direct, mod)
   return direct as unknown as LuaModule
 }

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Builds lua.cjs + lua.wasm: Lua 5.4 compiled to WebAssembly with native wasm exceptions for
+# setjmp/longjmp. wasmoon's build compiles Lua's longjmp (every error and every coroutine yield) as
+# a thrown JS exception caught by JS trampolines around each protected call; with wasm exceptions
+# both stay inside wasm (PERFORMANCE.md). Everything else matches wasmoon's release build: -O3,
+# default luaconf (64-bit integers as BigInt), growable memory and function table.
+#
+# Needs Debian's emscripten and the Lua 5.4 source package (both from Debian's archive):
+#   apt-get install emscripten dpkg-dev   # plus a deb-src line for bookworm main
+#   src/lua-wasm/build.sh                 # fetches the source with `apt-get source lua5.4`
+# or LUA_SRC=/path/to/lua-5.4.x/src src/lua-wasm/build.sh
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+if [ -z "${LUA_SRC:-}" ]; then
+  (cd "$work" && apt-get source -qq lua5.4 >/dev/null)
+  root="$(ls -d "$work"/lua5.4-*/)"
+  # Debian's module paths name its multiarch folders: keep upstream's (the engine sets its own paths)
+  patch -s -R -p1 -d "$root" < "$root/debian/patches/0002-lua-modules-paths.patch"
+  LUA_SRC="$root/src"
+fi
+
+functions=(
+  malloc free realloc
+  luaL_newstate lua_newstate lua_close luaL_openlibs lua_newthread lua_resetthread
+  lua_gettop lua_settop lua_checkstack lua_pushvalue lua_type lua_isinteger lua_tonumberx
+  lua_tointegerx lua_toboolean lua_tolstring lua_touserdata lua_rawlen lua_topointer
+  lua_pushnil lua_pushnumber lua_pushinteger lua_pushlstring lua_pushboolean
+  lua_pushlightuserdata lua_pushcclosure lua_createtable lua_rawset lua_rawget lua_rawseti
+  lua_rawgeti lua_next lua_resume lua_status lua_yieldk lua_isyieldable lua_error lua_pcallk
+  lua_sethook luaL_ref luaL_unref luaL_loadbufferx luaL_traceback luaL_where lua_concat
+  lua_rotate lua_copy
+)
+exported="$(printf "'_%s'," "${functions[@]}")"
+
+sources=()
+for f in "$LUA_SRC"/*.c; do
+  case "$(basename "$f")" in lua.c|luac.c) ;; *) sources+=("$f") ;; esac
+done
+
+NODE_PATH=/usr/share/nodejs emcc -O3 -fwasm-exceptions -sSUPPORT_LONGJMP=wasm \
+  -sWASM_BIGINT -sALLOW_MEMORY_GROWTH -sALLOW_TABLE_GROWTH -sTOTAL_STACK=1MB \
+  -sMODULARIZE -sEXPORT_NAME=createLuaModule -sENVIRONMENT=node \
+  -sINCOMING_MODULE_JS_API="['wasmBinary']" \
+  -sEXPORTED_FUNCTIONS="[${exported%,}]" \
+  -sEXPORTED_RUNTIME_METHODS="['addFunction','removeFunction']" \
+  -sNODEJS_CATCH_EXIT=0 -sNODEJS_CATCH_REJECTION=0 \
+  -o "$work/lua.cjs" "${sources[@]}"
+
+cp "$work/lua.cjs" "$work/lua.wasm" "$here/"
+echo "built $here/lua.cjs and lua.wasm from $(basename "$(dirname "$LUA_SRC")")"
