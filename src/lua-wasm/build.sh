@@ -9,6 +9,8 @@
 #   apt-get install emscripten dpkg-dev   # plus a deb-src line for bookworm main
 #   src/lua-wasm/build.sh                 # fetches the source with `apt-get source lua5.4`
 # or LUA_SRC=/path/to/lua-5.4.x/src src/lua-wasm/build.sh
+# EMCC_EXTRA adds flags (e.g. --profiling-funcs, to see Lua's C functions in a CPU profile) and
+# OUT writes elsewhere (keep such builds out of src/lua-wasm).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -41,7 +43,7 @@ for f in "$LUA_SRC"/*.c; do
   case "$(basename "$f")" in lua.c|luac.c) ;; *) sources+=("$f") ;; esac
 done
 
-NODE_PATH=/usr/share/nodejs emcc -O3 -fwasm-exceptions -sSUPPORT_LONGJMP=wasm \
+NODE_PATH=/usr/share/nodejs emcc -O3 ${EMCC_EXTRA:-} -fwasm-exceptions -sSUPPORT_LONGJMP=wasm \
   -sWASM_BIGINT -sALLOW_MEMORY_GROWTH -sALLOW_TABLE_GROWTH -sTOTAL_STACK=1MB \
   -sMODULARIZE -sEXPORT_NAME=createLuaModule -sENVIRONMENT=node \
   -sINCOMING_MODULE_JS_API="['wasmBinary']" \
@@ -50,5 +52,7 @@ NODE_PATH=/usr/share/nodejs emcc -O3 -fwasm-exceptions -sSUPPORT_LONGJMP=wasm \
   -sNODEJS_CATCH_EXIT=0 -sNODEJS_CATCH_REJECTION=0 \
   -o "$work/lua.cjs" "${sources[@]}"
 
-cp "$work/lua.cjs" "$work/lua.wasm" "$here/"
-echo "built $here/lua.cjs and lua.wasm from $(basename "$(dirname "$LUA_SRC")")"
+out="${OUT:-$here}"
+mkdir -p "$out"
+cp "$work/lua.cjs" "$work/lua.wasm" "$out/"
+echo "built $out/lua.cjs and lua.wasm from $(basename "$(dirname "$LUA_SRC")")"
