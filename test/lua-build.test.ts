@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { test } from 'node:test'
 import { loadLuaModule, luaBuildName } from '../src/lua-bridge/lua-api.ts'
-import { luaApp } from './helpers/evlua.ts'
+import { luaApp, runLua } from './helpers/evlua.ts'
 
 const TAG_SECTION = 13
 
@@ -34,6 +34,30 @@ test('the default build is ours, and its longjmp (errors, yields) is a native wa
   assert.ok(sectionIds(ours).includes(TAG_SECTION), 'lua.wasm declares an exception tag')
   const wasmoonWasm = createRequire(import.meta.url).resolve('wasmoon/dist/glue.wasm')
   assert.ok(!sectionIds(readFileSync(wasmoonWasm)).includes(TAG_SECTION), 'wasmoon throws JS exceptions instead')
+})
+
+test('our build\'s inline count hook (count-hook.patch): deep stacks, line numbers and time slices stay right', async (t) => {
+  const { evlua } = await luaApp(t, 'basic')
+  // The stack is reallocated many times while the hook is on: each time every frame's base moves.
+  const deep = await runLua(evlua, `
+    local function sum(n) if n == 0 then return 0 end return n + sum(n - 1) end
+    return sum(150000)`)
+  assert.deepEqual(deep, [11250075000])
+  assert.deepEqual(await runLua(evlua, '\n\nreturn debug.getinfo(1, "l").currentline'), [3])
+  const failed = await runLua(evlua, 'local x = 1\nlocal y = nil\nreturn x + y').catch((err: Error) => err.message)
+  assert.match(String(failed), /test\.lua:3: attempt to perform arithmetic on a nil value \(local 'y'\)/)
+
+  // A CPU-bound task is suspended by the hook every time slice; a sleeper finishes in between, and
+  // the long task still computes the right sum.
+  const order: string[] = []
+  const long = runLua(evlua, 'local s = 0 for i = 1, 8000000 do s = s + i % 7 end return s')
+    .then((r) => { order.push('long'); return r })
+  const short = runLua(evlua, 'platform.sleep(0.001) return "short"').then((r) => { order.push('short'); return r })
+  let expected = 0
+  for (let i = 1; i <= 8000000; i++) expected += i % 7
+  assert.deepEqual(await long, [expected])
+  assert.deepEqual(await short, ['short'])
+  assert.deepEqual(order, ['short', 'long'])
 })
 
 test('EVLUA_LUA_BUILD=wasmoon runs the same app on wasmoon\'s build', async (t) => {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds lua.cjs + lua.wasm: Lua 5.4 compiled to WebAssembly with native wasm exceptions for
-# setjmp/longjmp. wasmoon's build compiles Lua's longjmp (every error and every coroutine yield) as
+# setjmp/longjmp, and one small patch (below). wasmoon's build compiles Lua's longjmp (every error and every coroutine yield) as
 # a thrown JS exception caught by JS trampolines around each protected call; with wasm exceptions
 # both stay inside wasm (PERFORMANCE.md). Everything else matches wasmoon's release build: -O3,
 # default luaconf (64-bit integers as BigInt), growable memory and function table.
@@ -38,8 +38,15 @@ functions=(
 )
 exported="$(printf "'_%s'," "${functions[@]}")"
 
+# Our changes to Lua, applied to a copy of the source:
+# - count-hook.patch: the instruction-count hook (the CPU budget and time slices) costs a function
+#   call per Lua instruction; the patch counts down inline and calls out only when the hook is due.
+mkdir -p "$work/patched/src"
+cp "$LUA_SRC"/*.c "$LUA_SRC"/*.h "$work/patched/src/"
+patch -s -p1 -d "$work/patched" < "$here/count-hook.patch"
+
 sources=()
-for f in "$LUA_SRC"/*.c; do
+for f in "$work/patched/src"/*.c; do
   case "$(basename "$f")" in lua.c|luac.c) ;; *) sources+=("$f") ;; esac
 done
 
