@@ -352,13 +352,16 @@ end
 -- holds); the rest (query, body kind, header views...) are built on first use.
 function M.dispatch(route, id, method, path, params, kind, get_params, header_values)
   local req
-  if get_params or header_values then
-    -- Born with room for both (one allocation, no rehash when the second field comes)
+  if (get_params or header_values) and (params or (get_params and header_values)) then
+    -- Five fields or six: born with room for them (8), rather than grown from 4 when they come.
+    -- Four or fewer fit the small table, which is what a waiting request holds.
     req = setmetatable({ _id = id, method = method, path = path, params = params,
       get_params = get_params, headers_value = false }, request_mt)
     req.headers_value = header_values and header_view('value', req, header_values) or nil
   else
     req = setmetatable({ _id = id, method = method, path = path, params = params }, request_mt)
+    if get_params then req.get_params = get_params end
+    if header_values then req.headers_value = header_view('value', req, header_values) end
   end
   if kind then req._kind = kind end
   return serve(req, pick(routes[route], METHOD_KEYS[method] or lower(method)))
