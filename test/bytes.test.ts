@@ -2,6 +2,8 @@
 import assert from 'node:assert/strict'
 import type { AddressInfo } from 'node:net'
 import { test } from 'node:test'
+import { NativeJsonWriter } from '../src/lua-bridge/json-native.ts'
+import { UNSUPPORTED } from '../src/lua-bridge/table-reader.ts'
 import { toBytes } from '../src/lua-bridge/values.ts'
 import { luaApp, runLua } from './helpers/evlua.ts'
 
@@ -179,4 +181,45 @@ test('tables cross to JS by reading wasm memory (the start-up check of the layou
     1: 1, 2: 2, 4: 4, s: 'x', n: { a: { b: { c: 1.5 } } }, big: '9223372036854775807n', neg: -7,
     list: ['a', 'b'], deleted: {}, f: false
   })
+})
+
+test('our build writes table bodies as JSON in C: the text JSON.stringify gives, and what C leaves to the JS writer still comes out right', async (t) => {
+  const { evlua } = await luaApp(t, 'empty')
+  const engine = evlua.runtime.engine
+  assert.equal(engine.writesJsonNatively, true)
+  const { _evlua_json, _evlua_json_out } = engine.mod
+  const native = new NativeJsonWriter({ _evlua_json: _evlua_json!, _evlua_json_out: _evlua_json_out! }, engine.bytes)
+  const bigints = (_k: string, v: unknown): unknown => typeof v === 'bigint' ? (JSON as unknown as { rawJSON: (s: string) => unknown }).rawJSON(v.toString()) : v
+  const check = (source: string, inC: boolean): void => {
+    const ref = engine.runMain(source, '=native json test')
+    engine.pushRef(engine.L, ref)
+    try {
+      const expected = JSON.stringify(engine.toJs(engine.L, -1), bigints)
+      const c = native.write(engine.mod._lua_topointer(engine.L, -1))
+      assert.equal(c !== UNSUPPORTED, inC, `${source}: written in C? expected ${inC}`)
+      if (inC) assert.equal(c, expected, source)
+      assert.equal(engine.tableJson(engine.L, -1), expected, `${source}: the body sent`)
+    } finally {
+      engine.mod._lua_settop(engine.L, 0)
+      engine.unref(ref)
+    }
+  }
+  check("return { id = '42', q = 'search', agent = 'evlua-bench', ok = true }", true)
+  check("return { s = 'tab\\tquote\"back\\\\slash\\0\\31\\127 é €', e = '', no = false }", true)
+  check('return { 12.5, 0.3, 63.0, -2.75, 1e-6, 123456.789012, -0.0, 0.5, 7.0, math.maxinteger, math.mininteger }', true)
+  check("return { a = { b = { c = { d = { 'deep', {} } } } }, list = { { x = 1 }, { y = 2 } }, empty = {} }", true)
+  check("local t = { 1, 2, 3 } t[3] = nil return { t = t, gone = (function() local d = { a = 1, b = 2 } d.a = nil return d end)() }", true)
+  check('return { x = string.rep("é", 5000) }', true)
+  // what C leaves to the JS writer: floats JS prints in other forms
+  check('return { 0.1 + 0.2 }', false)
+  check('return { 1e300, 1e-7, 2^53 + 0.0, 1/3 }', false)
+  // and what both leave to the slow path (Lua's json.encode): mixed tables, keys JS would reorder
+  for (const source of ["return { 1, 2, x = 'mixed' }", "return { ['1'] = 'a digit first', b = 2 }"]) {
+    const ref = engine.runMain(source, '=native json test')
+    engine.pushRef(engine.L, ref)
+    assert.equal(native.write(engine.mod._lua_topointer(engine.L, -1)), UNSUPPORTED, source)
+    assert.equal(engine.tableJson(engine.L, -1), undefined, `${source}: neither writer takes it`)
+    engine.mod._lua_settop(engine.L, 0)
+    engine.unref(ref)
+  }
 })

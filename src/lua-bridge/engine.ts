@@ -6,6 +6,7 @@ import {
 import { Bytes } from './bytes.ts'
 import { TableBuilder, TableReader, UNSUPPORTED } from './table-reader.ts'
 import { JsonWriter } from './json-writer.ts'
+import { NativeJsonWriter } from './json-native.ts'
 import {
   LUA_NULL, LuaArgumentError, LuaFunctionRef, MultipleValues, type CallContext, type JsFunction
 } from './values.ts'
@@ -22,6 +23,13 @@ const NULL_POINTER = 0
 const PENDING_POINTER = 1
 
 const MAX_DEPTH = 64
+
+/** A table of every kind of value a JSON writer handles, to check one against JSON.stringify. */
+const JSON_CHECK = `return { s = 'q"b\\\\n\\n\\1\\127é€', i = -42, big = math.maxinteger, f = 1.5, z = -0.0, t = true, no = false,
+  list = { 1, 2.25, 'three', { k = 'v' } }, empty = {}, long = string.rep('x', 300) }`
+/** Floats the C writer prints itself (it leaves the others to the JS writer). */
+const JSON_FLOAT_CHECK = `return { 12.5, 0.3, 63.0, -2.75, 1e-6, 123456.789012, 0.1, 100.0, -0.5, 999999999999999.0,
+  math.mininteger, -1 }`
 /** Pushes the PENDING sentinel (only bootstrap.lua receives it). */
 export const LUA_PENDING: unique symbol = Symbol('evlua.pending')
 
@@ -75,9 +83,12 @@ export class LuaEngine {
   #tables: TableReader | undefined
 
   #json: JsonWriter | undefined
+  #nativeJson: NativeJsonWriter | undefined
 
   /** Whether table bodies are written as JSON from wasm memory (its check at start-up passed). */
   get writesJsonDirectly (): boolean { return this.#json !== undefined }
+  /** Whether table bodies are written as JSON in C (our Lua build), checked like the JS writer. */
+  get writesJsonNatively (): boolean { return this.#nativeJson !== undefined }
 
   /** Whether tables cross to JS by the table reader (its check at start-up passed) rather than the C API. */
   get readsTablesDirectly (): boolean { return this.#tables !== undefined }
@@ -120,6 +131,7 @@ export class LuaEngine {
     const engine = new LuaEngine(mod, options)
     engine.#tables = engine.#checkTableReader()
     if (engine.#tables) engine.#json = engine.#checkJsonWriter()
+    engine.#nativeJson = engine.#checkNativeJson()
     if (!options.memoryLimit || engine.#countMatches()) return engine
     engine.close()
     return new LuaEngine(mod, options, true)
@@ -158,18 +170,30 @@ export class LuaEngine {
 
   /** The JSON writer, if it writes what JSON.stringify writes for the same table. */
   #checkJsonWriter (): JsonWriter | undefined {
-    const L = this.L
     const writer = new JsonWriter()
-    const source = `return { s = 'q"b\\\\n\\n\\1\\127é€', i = -42, big = math.maxinteger, f = 1.5, z = -0.0, t = true, no = false,
-      list = { 1, 2.25, 'three', { k = 'v' } }, empty = {}, long = string.rep('x', 300) }`
+    return this.#writesAsJs(JSON_CHECK, (t) => writer.write(this.bytes.heap(), t)) ? writer : undefined
+  }
+
+  /** The C writer, if this build has it and it writes what JSON.stringify writes, floats included. */
+  #checkNativeJson (): NativeJsonWriter | undefined {
+    const { _evlua_json, _evlua_json_out } = this.mod
+    if (!_evlua_json || !_evlua_json_out) return undefined
+    const writer = new NativeJsonWriter({ _evlua_json, _evlua_json_out }, this.bytes)
+    const write = (t: number): string | Buffer | typeof UNSUPPORTED => writer.write(t)
+    return this.#writesAsJs(JSON_CHECK, write) && this.#writesAsJs(JSON_FLOAT_CHECK, write) ? writer : undefined
+  }
+
+  /** Whether write gives, for the table the Lua source returns, JSON.stringify's text of it. */
+  #writesAsJs (source: string, write: (t: number) => string | Buffer | typeof UNSUPPORTED): boolean {
+    const L = this.L
     try {
       this.load(L, source, '=[evlua] json writer check')
-      if (this.mod._lua_pcallk(L, 0, 1, 0, 0, 0) !== LUA_OK) return undefined
-      const written = writer.write(this.bytes.heap(), this.mod._lua_topointer(L, 1))
+      if (this.mod._lua_pcallk(L, 0, 1, 0, 0, 0) !== LUA_OK) return false
+      const written = write(this.mod._lua_topointer(L, 1))
       const expected = JSON.stringify(this.toJs(L, 1), (_k, v) => typeof v === 'bigint' ? (JSON as unknown as { rawJSON: (s: string) => unknown }).rawJSON(v.toString()) : v)
-      return written === expected ? writer : undefined
+      return written === expected
     } catch {
-      return undefined
+      return false
     } finally {
       this.mod._lua_settop(L, 0)
     }
@@ -180,8 +204,13 @@ export class LuaEngine {
    * UTF-8); undefined when the slow path must do it.
    */
   tableJson (L: number, idx: number): string | Buffer | undefined {
+    const t = this.mod._lua_topointer(L, idx)
+    if (this.#nativeJson) {
+      const out = this.#nativeJson.write(t)
+      if (out !== UNSUPPORTED) return out
+    }
     if (!this.#json) return undefined
-    const out = this.#json.write(this.bytes.heap(), this.mod._lua_topointer(L, idx))
+    const out = this.#json.write(this.bytes.heap(), t)
     return out === UNSUPPORTED ? undefined : out
   }
 

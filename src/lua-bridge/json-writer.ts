@@ -15,6 +15,17 @@ const START = 4096
 const KEEP = 64 * 1024
 const ESCAPES: Record<number, string> = { 0x08: '\\b', 0x09: '\\t', 0x0a: '\\n', 0x0c: '\\f', 0x0d: '\\r', 0x22: '\\"', 0x5c: '\\\\' }
 
+/**
+ * JSON text written as bytes at [start, start + len) of buf, as a JS value: a string when the
+ * bytes are UTF-8 (latin1 is the quick way for ASCII, whose bytes are its characters), else a copy
+ * of the exact bytes. high: the OR of the bytes, or any value with bit 7 set when unknown.
+ */
+export function jsonText (buf: Buffer, start: number, len: number, high: number): string | Buffer {
+  if ((high & 0x80) === 0) return buf.toString('latin1', start, start + len)
+  const bytes = buf.subarray(start, start + len)
+  return isUtf8(bytes) ? bytes.toString('utf8') : Buffer.from(bytes)
+}
+
 export class JsonWriter {
   #out = Buffer.allocUnsafe(START)
   #len = 0
@@ -39,11 +50,7 @@ export class JsonWriter {
   }
 
   #text (): string | Buffer {
-    const out = this.#out
-    const len = this.#len
-    if ((this.#high & 0x80) === 0) return out.toString('latin1', 0, len)
-    const bytes = out.subarray(0, len)
-    return isUtf8(bytes) ? out.toString('utf8', 0, len) : Buffer.from(bytes)
+    return jsonText(this.#out, 0, this.#len, this.#high)
   }
 
   #table (heap: Buffer, t: number, depth: number): boolean {

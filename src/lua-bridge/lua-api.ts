@@ -94,6 +94,9 @@ export interface LuaModule {
   _lua_concat (L: number, n: number): void
   _lua_rotate (L: number, idx: number, n: number): void
   _lua_copy (L: number, from: number, to: number): void
+  /** Our build only (src/lua-wasm/evlua_json.c). */
+  _evlua_json?: (t: number) => number
+  _evlua_json_out?: () => number
 }
 
 let modulePromise: Promise<LuaModule> | undefined

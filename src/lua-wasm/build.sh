@@ -35,9 +35,11 @@ functions=(
   lua_rawgeti lua_next lua_resume lua_status lua_yieldk lua_isyieldable lua_error lua_pcallk
   lua_sethook luaL_ref luaL_unref luaL_loadbufferx luaL_traceback luaL_where lua_concat
   lua_rotate lua_copy
+  evlua_json evlua_json_out
 )
 exported="$(printf "'_%s'," "${functions[@]}")"
 
+# Our C beside Lua's: evlua_json.c (a table body as JSON text, read from Lua's own structures).
 # Our changes to Lua, applied to a copy of the source:
 # - count-hook.patch: the instruction-count hook (the CPU budget and time slices) costs a function
 #   call per Lua instruction; the patch counts down inline and calls out only when the hook is due.
@@ -57,7 +59,7 @@ NODE_PATH=/usr/share/nodejs emcc -O3 ${EMCC_EXTRA:-} -fwasm-exceptions -sSUPPORT
   -sEXPORTED_FUNCTIONS="[${exported%,}]" \
   -sEXPORTED_RUNTIME_METHODS="['addFunction','removeFunction']" \
   -sNODEJS_CATCH_EXIT=0 -sNODEJS_CATCH_REJECTION=0 \
-  -o "$work/lua.cjs" "${sources[@]}"
+  -I "$work/patched/src" -o "$work/lua.cjs" "${sources[@]}" "$here/evlua_json.c"
 
 out="${OUT:-$here}"
 mkdir -p "$out"
