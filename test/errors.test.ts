@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import Fastify from 'fastify'
 import evlua from '../src/index.ts'
-import { fixture, LogCapture, luaApp } from './helpers/evlua.ts'
+import { fixture, LogCapture, luaApp, runLua } from './helpers/evlua.ts'
 
 async function registerFails (name: string): Promise<Error & { code?: string }> {
   const app = Fastify({ logger: false })
@@ -107,4 +107,18 @@ test('require \'evpostgres\' without DATABASE_URL says to set it, at the line of
   assert.equal(raised.statusCode, 500)
   assert.match(raised.json().message, /^routes\/pg\.lua:3: module 'evpostgres' is not enabled: .*DATABASE_URL/)
   assert.equal((await app.inject({ url: '/ok' })).body, 'ok')
+})
+
+test('a Lua error raised while a JS result is pushed (a NaN table key) stays a Lua error: pcall catches it, the engine goes on', async (t) => {
+  const { evlua } = await luaApp(t, 'empty')
+  evlua.runtime.define({ name: 'test.nan', functions: { bad: () => new Map([[Number.NaN, 1]]), ok: () => 'fine' } })
+  const [caught, message, after] = await runLua(evlua, `
+    local m = require('test.nan')
+    local ok, err = pcall(m.bad)
+    return ok, err, m.ok()`)
+  assert.equal(caught, false)
+  assert.match(String(message), /table index is NaN/)
+  assert.equal(after, 'fine')
+  await assert.rejects(runLua(evlua, "require('test.nan').bad()"), /table index is NaN/)
+  assert.deepEqual(await runLua(evlua, "return require('test.nan').ok()"), ['fine'])
 })

@@ -589,9 +589,15 @@ export class LuaEngine {
   get closed (): boolean { return this.#closed }
 }
 
-/** Lua's longjmp (an error raised in Lua) is a thrown number in this build: never swallow it. */
+const WasmException = (WebAssembly as unknown as { Exception?: abstract new (...args: never[]) => unknown }).Exception
+
+/**
+ * Lua's longjmp (an error raised in Lua, e.g. by a push that makes a NaN table key) passes through
+ * our JS frames on its way to the coroutine's resume: never swallow it. In our build it is a wasm
+ * exception; in wasmoon's, a thrown number.
+ */
 export function rethrowLongjmp (err: unknown): void {
-  if (typeof err === 'number') throw err
+  if (typeof err === 'number' || (WasmException !== undefined && err instanceof WasmException)) throw err
 }
 
 export function errorMessage (err: unknown): string {
