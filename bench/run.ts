@@ -266,7 +266,7 @@ const lua = opts.calibrate !== undefined
 const twin = await startServer('twin', './twin.ts')
 const servers = [lua, twin]
 
-interface Row { name: string, lua: Measure, twin: Measure }
+interface Row { name: string, lua: Measure, twin: Measure, pairs: number[] }
 const rows: Row[] = []
 const fmt = (n: number, d = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d })
 
@@ -299,18 +299,22 @@ try {
       cpu: median(ms.map((m) => m.cpu)),
       other: Math.max(...ms.map((m) => m.other))
     })
-    rows.push({ name: s.name, lua: pick(got.lua), twin: pick(got.twin) })
+    // Each run's two servers were measured back to back: their ratio is less moved by a machine
+    // whose speed drifts over minutes than the ratio of the two medians.
+    const pairs = got.lua.map((m, i) => m.rps / got.twin[i].rps).sort((a, b) => a - b)
+    rows.push({ name: s.name, lua: pick(got.lua), twin: pick(got.twin), pairs })
   }
 } finally {
   await Promise.all(servers.map(stopServer))
 }
 
 const table = [
-  '| scenario | lua req/s | twin req/s | ratio | lua p99 (ms) | twin p99 (ms) | µs CPU/req lua / twin | cpu ratio | srv cpu lua / twin |',
-  '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+  '| scenario | lua req/s | twin req/s | ratio | pair ratios: median (range) | lua p99 (ms) | twin p99 (ms) | µs CPU/req lua / twin | cpu ratio | srv cpu lua / twin |',
+  '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ...rows.map((r) => {
     const cost = (m: Measure): number => m.cpu * 1e6 / m.rps
-    return `| ${r.name} | ${fmt(r.lua.rps)} | ${fmt(r.twin.rps)} | ${(r.lua.rps / r.twin.rps).toFixed(2)} | ` +
+    const pairs = `${median(r.pairs).toFixed(2)} (${r.pairs[0].toFixed(2)}-${r.pairs[r.pairs.length - 1].toFixed(2)})`
+    return `| ${r.name} | ${fmt(r.lua.rps)} | ${fmt(r.twin.rps)} | ${(r.lua.rps / r.twin.rps).toFixed(2)} | ${pairs} | ` +
       `${r.lua.p99.toFixed(2)} | ${r.twin.p99.toFixed(2)} | ${cost(r.lua).toFixed(1)} / ${cost(r.twin).toFixed(1)} | ` +
       `${(cost(r.twin) / cost(r.lua)).toFixed(2)} | ${(r.lua.cpu * 100).toFixed(0)}% / ${(r.twin.cpu * 100).toFixed(0)}% |`
   })

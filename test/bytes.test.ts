@@ -223,3 +223,17 @@ test('our build writes table bodies as JSON in C: the text JSON.stringify gives,
     engine.unref(ref)
   }
 })
+
+test('recurring names (columns, headers) cross as Lua strings kept in the registry: the same text each time, past the cap too', async (t) => {
+  const { evlua } = await luaApp(t, 'empty')
+  const engine = evlua.runtime.engine
+  const L = engine.L
+  const names = ['id', 'x-bench', 'é€', 'a\u0000b', ...Array.from({ length: 5000 }, (_, i) => `column_${i}`)]
+  for (let round = 0; round < 2; round++) {
+    for (const name of names) {
+      engine.pushName(L, name)
+      assert.equal(engine.bytes.readString(L, -1), name)
+      engine.mod._lua_settop(L, 0)
+    }
+  }
+})

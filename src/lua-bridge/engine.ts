@@ -23,6 +23,8 @@ const NULL_POINTER = 0
 const PENDING_POINTER = 1
 
 const MAX_DEPTH = 64
+/** How many recurring names (pushName) are kept as Lua strings in the registry. */
+const MAX_NAMES = 4096
 
 /** A table of every kind of value a JSON writer handles, to check one against JSON.stringify. */
 const JSON_CHECK = `return { s = 'q"b\\\\n\\n\\1\\127é€', i = -42, big = math.maxinteger, f = 1.5, z = -0.0, t = true, no = false,
@@ -84,6 +86,7 @@ export class LuaEngine {
 
   #json: JsonWriter | undefined
   #nativeJson: NativeJsonWriter | undefined
+  readonly #names = new Map<string, number>()
 
   /** Whether table bodies are written as JSON from wasm memory (its check at start-up passed). */
   get writesJsonDirectly (): boolean { return this.#json !== undefined }
@@ -533,6 +536,23 @@ export class LuaEngine {
 
   pushRef (L: number, ref: number): void {
     this.mod._lua_rawgeti(L, LUA_REGISTRYINDEX, this.#refKeys[ref] ??= BigInt(ref))
+  }
+
+  /**
+   * Push a string that recurs from request to request (a column name, a header name): the Lua
+   * string is made once and kept in the registry, and later pushes fetch it (no copy, no hashing).
+   * Up to MAX_NAMES names; later ones are pushed as plain strings.
+   */
+  pushName (L: number, s: string): void {
+    const ref = this.#names.get(s)
+    if (ref !== undefined) {
+      this.pushRef(L, ref)
+      return
+    }
+    this.bytes.pushString(L, s)
+    if (this.#names.size >= MAX_NAMES) return
+    this.mod._lua_pushvalue(L, -1)
+    this.#names.set(s, this.ref(L))
   }
 
   /** Compile source onto L's stack as a function; throws LuaError naming chunk and line. */

@@ -28,7 +28,7 @@ export class LuaRows {
       return
     }
     const list = mod._lua_gettop(L)
-    for (const name of names) engine.bytes.pushString(L, name)
+    for (const name of names) engine.pushName(L, name)
     for (let r = 0; r < rows.length; r++) {
       pushRow(engine, L, names, rows[r], list)
       mod._lua_rawseti(L, list, luaInteger(r + 1))
@@ -43,7 +43,7 @@ function pushRow (engine: LuaEngine, L: number, names: readonly string[], row: r
   const n = names.length
   mod._lua_createtable(L, 0, n)
   for (let c = 0; c < n; c++) {
-    if (keys === 0) engine.bytes.pushString(L, names[c])
+    if (keys === 0) engine.pushName(L, names[c])
     else mod._lua_pushvalue(L, keys + 1 + c)
     pushValue(engine, L, row[c])
     mod._lua_rawset(L, -3)

@@ -45,7 +45,7 @@ export class HeaderValues {
     engine.checkStack(L, 3)
     mod._lua_createtable(L, 0, names.length + 1)
     for (let i = 0; i < names.length; i++) {
-      bytes.pushString(L, names[i])
+      engine.pushName(L, names[i])
       const v = this.#values[i]
       if (v === false) mod._lua_pushboolean(L, 0)
       else bytes.pushString(L, v)
