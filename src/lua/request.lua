@@ -113,6 +113,7 @@ local function set_status(req, status, level)
     error("bad argument #1 to 'send_status' (HTTP status expected, got " .. tostring(status) .. ')', level)
   end
   req._status = code
+  req._touched = true
 end
 
 local function add_header(req, name, value, level)
@@ -124,11 +125,13 @@ local function add_header(req, name, value, level)
   local h = req._headers
   h[#h + 1] = name
   h[#h + 1] = tostring(value)
+  req._touched = true
 end
 
 local function start(req)
   if req._started then return end
   req._started = true
+  req._touched = true
   fns.start(req._id, req._status or 200, req._headers)
 end
 
@@ -297,10 +300,9 @@ local function body_of(req, body)
 end
 
 -- The response as positional values for JS: status, body, default content type code, header list
--- (nil when there is none).
-local function respond(req, first, ...)
-  local kind = rawget(req, '_kind')
-  if kind and kind ~= 'none' then forms.finish(req) end
+-- (nil when there is none). A handler that used the response primitives (send_status,
+-- send_header, send_data...) marked its request _touched: the others need none of their fields.
+local function respond_touched(req, first, ...)
   if rawget(req, '_started') then
     if getmetatable(req) ~= finished_mt then req:finish() end
     return STREAMED
@@ -328,9 +330,30 @@ local function respond(req, first, ...)
   return status or 200, b, ct
 end
 
+local function respond(req, kind, first, ...)
+  if kind then forms.finish(req) end
+  if rawget(req, '_touched') then return respond_touched(req, first, ...) end
+  setmetatable(req, finished_mt)
+  if type(first) == 'number' then
+    local body, extra = ...
+    local b, ct = body_of(req, body)
+    if type(extra) == 'table' then
+      local headers = req._headers
+      add_headers(headers, extra)
+      return first, b, ct, headers
+    end
+    return first, b, ct
+  end
+  if first == nil then
+    if select('#', ...) > 0 and (...) ~= nil then error((...), 0) end
+    return 204
+  end
+  return 200, body_of(req, first)
+end
+
 -- The handler runs in this small frame, not dispatch's (a tail call), so its stack starts low.
-local function serve(req, handler)
-  return respond(req, handler(req))
+local function serve(req, handler, kind)
+  return respond(req, kind, handler(req))
 end
 
 local METHOD_KEYS = {
@@ -364,7 +387,7 @@ function M.dispatch(route, id, method, path, params, kind, get_params, header_va
     if header_values then req.headers_value = header_view('value', req, header_values) end
   end
   if kind then req._kind = kind end
-  return serve(req, pick(routes[route], METHOD_KEYS[method] or lower(method)))
+  return serve(req, pick(routes[route], METHOD_KEYS[method] or lower(method)), kind)
 end
 
 --- The request the calling coroutine serves, or nil: serve's first local, in the coroutine's
