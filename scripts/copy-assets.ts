@@ -1,9 +1,12 @@
-// Puts what the compiled code loads at run time beside it in dist/: the Lua sources of the built-in
-// modules and the Lua wasm build (src/lua-wasm).
+// Puts what the compiled code loads at run time beside it in dist/ (or the folder given): the Lua
+// sources of the built-in modules and the Lua wasm build (src/lua-wasm).
 import { cpSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 
-const root = new URL('../', import.meta.url)
-cpSync(new URL('src/lua/', root), new URL('dist/lua/', root), { recursive: true })
+const root = fileURLToPath(new URL('../', import.meta.url))
+const out = resolve(root, process.argv[2] ?? 'dist')
+cpSync(resolve(root, 'src/lua'), resolve(out, 'lua'), { recursive: true })
 for (const file of ['lua.cjs', 'lua.d.cts', 'lua.wasm']) {
-  cpSync(new URL(`src/lua-wasm/${file}`, root), new URL(`dist/lua-wasm/${file}`, root))
+  cpSync(resolve(root, 'src/lua-wasm', file), resolve(out, 'lua-wasm', file))
 }
