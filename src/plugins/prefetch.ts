@@ -58,11 +58,22 @@ export class HeaderValues {
 export function headerValue (raw: readonly string[], name: string): string | false | undefined {
   let out: string | false | undefined
   for (let i = 0; i < raw.length; i += 2) {
-    const n = raw[i]
-    if (n.length === name.length && n.toLowerCase() === name) {
+    if (sameName(raw[i], name)) {
       if (out !== undefined) return false
       out = raw[i + 1]
     }
   }
   return out
+}
+
+/** Whether a header name as sent is `lower` (a lowercase name), ignoring ASCII case, without a lowercased copy. */
+function sameName (sent: string, lower: string): boolean {
+  const n = sent.length
+  if (n !== lower.length) return false
+  for (let i = 0; i < n; i++) {
+    let c = sent.charCodeAt(i)
+    if (c >= 0x41 && c <= 0x5a) c += 0x20
+    if (c !== lower.charCodeAt(i)) return false
+  }
+  return true
 }
