@@ -300,17 +300,8 @@ local function body_of(req, body)
 end
 
 -- The response as positional values for JS: status, body, default content type code, header list
--- (nil when there is none). A handler that used the response primitives (send_status,
--- send_header, send_data...) marked its request _touched: the others need none of their fields.
-local function respond_touched(req, first, ...)
-  if rawget(req, '_started') then
-    if getmetatable(req) ~= finished_mt then req:finish() end
-    return STREAMED
-  end
-  setmetatable(req, finished_mt)
-  local headers = rawget(req, '_headers')
-  if headers and headers[1] == nil then headers = nil end
-  local status = rawget(req, '_status')
+-- (nil when there is none), from what the handler returned and the status and headers it sent.
+local function answer(req, status, headers, first, ...)
   if type(first) == 'number' then
     local body, extra = ...
     if type(extra) == 'table' then
@@ -330,25 +321,22 @@ local function respond_touched(req, first, ...)
   return status or 200, b, ct
 end
 
+-- A handler that used the response primitives (send_status, send_header, send_data...) marked
+-- its request _touched: the others (most) have no status, headers or stream to look up.
 local function respond(req, kind, first, ...)
   if kind then forms.finish(req) end
-  if rawget(req, '_touched') then return respond_touched(req, first, ...) end
+  if not rawget(req, '_touched') then
+    setmetatable(req, finished_mt)
+    return answer(req, nil, nil, first, ...)
+  end
+  if rawget(req, '_started') then
+    if getmetatable(req) ~= finished_mt then req:finish() end
+    return STREAMED
+  end
   setmetatable(req, finished_mt)
-  if type(first) == 'number' then
-    local body, extra = ...
-    local b, ct = body_of(req, body)
-    if type(extra) == 'table' then
-      local headers = req._headers
-      add_headers(headers, extra)
-      return first, b, ct, headers
-    end
-    return first, b, ct
-  end
-  if first == nil then
-    if select('#', ...) > 0 and (...) ~= nil then error((...), 0) end
-    return 204
-  end
-  return 200, body_of(req, first)
+  local headers = rawget(req, '_headers')
+  if headers and headers[1] == nil then headers = nil end
+  return answer(req, rawget(req, '_status'), headers, first, ...)
 end
 
 -- The handler runs in this small frame, not dispatch's (a tail call), so its stack starts low.
