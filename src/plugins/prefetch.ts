@@ -67,7 +67,7 @@ export function headerValue (raw: readonly string[], name: string): string | fal
 }
 
 /** Whether a header name as sent is `lower` (a lowercase name), ignoring ASCII case, without a lowercased copy. */
-function sameName (sent: string, lower: string): boolean {
+export function sameName (sent: string, lower: string): boolean {
   const n = sent.length
   if (n !== lower.length) return false
   for (let i = 0; i < n; i++) {

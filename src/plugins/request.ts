@@ -9,7 +9,7 @@ import type { LuaEngine } from '../lua-bridge/engine.ts'
 import { multi } from '../lua-bridge/values.ts'
 import { EVLUA_ERR_ENGINE, EVLUA_ERR_LUA_RUNTIME, EVLUA_ERR_LUA_CPU_TIMEOUT, EVLUA_ERR_LUA_REQUEST_TIMEOUT } from '../errors.ts'
 import { Exchanges, applyHeaders } from './exchange.ts'
-import { HeaderValues, RouteReads, headerValue } from './prefetch.ts'
+import { HeaderValues, RouteReads, headerValue, sameName } from './prefetch.ts'
 import { JsonBodyError, encodeTableBody } from './json-body.ts'
 import formsPlugin, { bodyKind } from './forms.ts'
 
@@ -61,9 +61,9 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
       query_first: (id: number) => {
         const ex = exchanges.get(id)
         readsOf(ex.route).getParams = true
-        return queryTable(ex.request, firstValue)
+        return queryValues(ex.request, firstValue)
       },
-      query_lists: (id: number) => queryTable(exchanges.get(id).request, allValues),
+      query_lists: (id: number) => queryValues(exchanges.get(id).request, allValues),
       cookies: (id: number) => {
         const { request } = exchanges.get(id)
         return request.cookies ?? fastify.parseCookie(request.headers.cookie ?? '')
@@ -121,7 +121,7 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
         params = undefined
       }
       // The fields the route's handler is known to read come along (false: Lua decodes the query).
-      const getParams = routeReads.getParams ? firstValues(request) : undefined
+      const getParams = routeReads.getParams ? queryValues(request, firstValue) || undefined : undefined
       const headerEntries = routeReads.headerNames.length > 0
         ? new HeaderValues(routeReads.headerNames, request.raw.rawHeaders)
         : undefined
@@ -247,58 +247,50 @@ function parsedQuery (request: FastifyRequest): Record<string, string | string[]
   return parseQuery(query) as Record<string, string | string[]>
 }
 
-/** A table of the request's query, name → pick(value), or false when Lua must decode it itself. */
-function queryTable (request: FastifyRequest, pick: (v: string | string[]) => unknown): Record<string, unknown> | false {
-  if (!request.url.includes('?')) return {}
-  const query = parsedQuery(request)
-  if (query === false) return false
-  const out: Record<string, unknown> = {}
-  for (const k in query) out[k] = pick(query[k])
-  return out
-}
-
 const firstValue = (v: string | string[]): string => Array.isArray(v) ? v[0] : v
+const allValues = (v: string | string[]): string[] => Array.isArray(v) ? v : [v]
 
 /**
- * get_params ready to push (the first value of each name), or undefined when Lua must decode the
- * query itself: pushed straight from the parsed query, with no object made in between.
+ * The request's query for Lua, name → pick(value) (get_params, get_params_list), or false when
+ * Lua must decode it itself. It is pushed straight from the parsed query: no object in between.
  */
-function firstValues (request: FastifyRequest): FirstValues | undefined {
+function queryValues (request: FastifyRequest, pick: (v: string | string[]) => string | string[]): QueryValues | false {
   if (!request.url.includes('?')) return NO_QUERY
   const query = parsedQuery(request)
-  return query === false ? undefined : new FirstValues(query)
+  return query === false ? false : new QueryValues(query, pick)
 }
 
-class FirstValues {
+class QueryValues {
   readonly #query: Record<string, string | string[]>
-  constructor (query: Record<string, string | string[]>) {
+  readonly #pick: (v: string | string[]) => string | string[]
+  constructor (query: Record<string, string | string[]>, pick: (v: string | string[]) => string | string[]) {
     this.#query = query
+    this.#pick = pick
   }
 
   pushLua (engine: LuaEngine, L: number): void {
-    const { mod, bytes } = engine
     const query = this.#query
     let n = 0
     for (const _ in query) n++
     engine.checkStack(L, 3)
-    mod._lua_createtable(L, 0, n)
+    engine.mod._lua_createtable(L, 0, n)
     for (const name in query) {
-      bytes.pushString(L, name)
-      bytes.pushString(L, firstValue(query[name]))
-      mod._lua_rawset(L, -3)
+      engine.bytes.pushString(L, name)
+      const v = this.#pick(query[name])
+      if (typeof v === 'string') engine.bytes.pushString(L, v)
+      else engine.push(L, v)
+      engine.mod._lua_rawset(L, -3)
     }
   }
 }
 
-const NO_QUERY = new FirstValues({})
-const allValues = (v: string | string[]): string[] => Array.isArray(v) ? v : [v]
+const NO_QUERY = new QueryValues({}, firstValue)
 
 /** The values of one header (name in lowercase), in the order sent; undefined when absent. */
 function headerValues (raw: string[], name: string): string[] | undefined {
   let out: string[] | undefined
   for (let i = 0; i < raw.length; i += 2) {
-    const n = raw[i]
-    if (n.length === name.length && n.toLowerCase() === name) (out ??= []).push(raw[i + 1])
+    if (sameName(raw[i], name)) (out ??= []).push(raw[i + 1])
   }
   return out
 }
