@@ -165,3 +165,25 @@ test('a table body with bytes that are not UTF-8 keeps them exact; what JSON can
   }
   assert.equal((await app.inject({ url: '/ok' })).body, 'still serving')
 })
+
+test('a single value of any other type: what tostring makes of it, as text; a number alone is a status', async (t) => {
+  const { app } = await luaApp(t, 'responses')
+  for (const kind of ['yes', 'no', 'fn', 'thread', 'null']) {
+    const r = await app.inject({ url: `/single?kind=${kind}` })
+    const text = await app.inject({ url: `/single?kind=${kind}&text=1` })
+    assert.equal(r.statusCode, 200, kind)
+    assert.equal(r.headers['content-type'], TEXT, kind)
+    assert.equal(r.body, text.body, kind)
+    assert.match(r.body, /^(true|false|function: |thread: |userdata: )/, kind)
+  }
+  const named = await app.inject({ url: '/single?kind=named' })
+  assert.equal(named.headers['content-type'], JSON_TYPE)
+  assert.equal(named.body, '{}')
+  const float = await app.inject({ url: '/single?kind=float' })
+  assert.equal(float.statusCode, 201)
+  assert.equal(float.body, '')
+  // 0 is no HTTP status: a 500, and the next request is served
+  const zero = await app.inject({ url: '/single?kind=zero' })
+  assert.equal(zero.statusCode, 500)
+  assert.equal((await app.inject({ url: '/ok' })).body, 'still serving')
+})

@@ -86,6 +86,7 @@ export class LuaEngine {
 
   #json: JsonWriter | undefined
   #nativeJson: NativeJsonWriter | undefined
+  #tostringRef: number | undefined
   readonly #names = new Map<string, number>()
 
   /** Whether table bodies are written as JSON from wasm memory (its check at start-up passed). */
@@ -588,6 +589,25 @@ export class LuaEngine {
       throw new LuaError(msg)
     }
     return this.ref(L)
+  }
+
+  /**
+   * The value at idx as Lua's tostring() makes it (a __tostring that fails throws its error). The
+   * call is protected: an error there must not unwind through JS.
+   */
+  toText (L: number, idx: number): string | Buffer {
+    const mod = this.mod
+    if (mod._lua_type(L, idx) === LUA_TBOOLEAN) return mod._lua_toboolean(L, idx) !== 0 ? 'true' : 'false'
+    const abs = idx < 0 ? mod._lua_gettop(L) + idx + 1 : idx
+    this.#tostringRef ??= this.runMain('return tostring', '=[evlua] tostring')
+    this.checkStack(L, 2)
+    this.pushRef(L, this.#tostringRef)
+    mod._lua_pushvalue(L, abs)
+    const status = mod._lua_pcallk(L, 1, 1, 0, 0, 0)
+    const out = status === LUA_OK ? this.bytes.readString(L, -1) : String(this.toJs(L, -1))
+    mod._lua_settop(L, -2)
+    if (status !== LUA_OK) throw new LuaError(out as string)
+    return out
   }
 
   /** Traceback of thread T (used after T raised an error), without the message line. */

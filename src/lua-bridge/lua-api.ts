@@ -94,6 +94,7 @@ export interface LuaModule {
   _lua_concat (L: number, n: number): void
   _lua_rotate (L: number, idx: number, n: number): void
   _lua_copy (L: number, from: number, to: number): void
+  _luaL_tolstring (L: number, idx: number, len: number): number
   /** Our build only (src/lua-wasm/evlua_json.c). */
   _evlua_json?: (t: number) => number
   _evlua_json_out?: () => number

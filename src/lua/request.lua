@@ -5,11 +5,17 @@ local json = require 'json'
 local forms = require 'evlua.forms'
 local H = require 'evlua.headers'
 
-local type, tostring, tonumber, pairs, ipairs, select, error, setmetatable, getmetatable, rawget, rawset =
-  type, tostring, tonumber, pairs, ipairs, select, error, setmetatable, getmetatable, rawget, rawset
+local type, tostring, tonumber, pairs, ipairs, select, error, setmetatable, rawget, rawset =
+  type, tostring, tonumber, pairs, ipairs, select, error, setmetatable, rawget, rawset
 local concat, lower, byte, char = table.concat, string.lower, string.byte, string.char
 
-local STREAMED = 0
+-- What respond() gives JS when the handler streamed its response itself (no status is false).
+local STREAMED = false
+
+-- A request's _phase: OPEN until the handler uses a response primitive (send_status, send_header,
+-- send_data...), TOUCHED from then on, FINISHED once its response is complete. It is a field of
+-- the request table from the start, so the usual check (an untouched request) is a plain read.
+local OPEN, TOUCHED, FINISHED = 0, 1, 2
 
 local parse_urlencoded = forms.parse_urlencoded
 
@@ -72,6 +78,7 @@ local lazy = {
   get_params = function(req, key) return query_table(req, key, fns.query_first) end,
   get_params_list = function(req, key) return query_table(req, key, fns.query_lists) end,
   query = function(req, key) return set(req, key, fns.query_string(req._id)) end,
+  path = function(req, key) return set(req, key, fns.path(req._id)) end,
   params = function(req, key) return set(req, key, {}) end,
   _headers = function(req, key) return set(req, key, {}) end,
   _kind = function(req, key) return set(req, key, 'none') end,
@@ -96,11 +103,9 @@ local function request_index(req, key)
 end
 
 local request_mt = { __index = request_index }
--- A finished request changes metatable rather than gaining a field (which could make its table grow).
-local finished_mt = { __index = request_index }
 
 local function check_open(req, what, level)
-  if getmetatable(req) == finished_mt then error('cannot ' .. what .. ': the response is already finished', level) end
+  if req._phase == FINISHED then error('cannot ' .. what .. ': the response is already finished', level) end
 end
 
 -- The response primitives, shared with the evpoco response object (evpoco.lua), which must not
@@ -113,7 +118,7 @@ local function set_status(req, status, level)
     error("bad argument #1 to 'send_status' (HTTP status expected, got " .. tostring(status) .. ')', level)
   end
   req._status = code
-  req._touched = true
+  req._phase = TOUCHED
 end
 
 local function add_header(req, name, value, level)
@@ -125,13 +130,13 @@ local function add_header(req, name, value, level)
   local h = req._headers
   h[#h + 1] = name
   h[#h + 1] = tostring(value)
-  req._touched = true
+  req._phase = TOUCHED
 end
 
 local function start(req)
   if req._started then return end
   req._started = true
-  req._touched = true
+  req._phase = TOUCHED
   fns.start(req._id, req._status or 200, req._headers)
 end
 
@@ -191,14 +196,14 @@ end
 
 --- syntax: request:flush()
 function Request:flush()
-  if not self._started and getmetatable(self) ~= finished_mt then self:finish_headers() end
+  if not self._started and self._phase ~= FINISHED then self:finish_headers() end
 end
 
 --- syntax: request:finish()
 function Request:finish()
-  if getmetatable(self) == finished_mt then return end
+  if self._phase == FINISHED then return end
   if not self._started then self:finish_headers() end
-  setmetatable(self, finished_mt)
+  self._phase = FINISHED
   fns.finish(self._id)
 end
 
@@ -248,6 +253,28 @@ local internal = require 'evlua.internal'
 local getinfo, getlocal = debug.getinfo, debug.getlocal
 local M = { Request = Request, routes = routes }
 
+local METHOD_KEYS = {
+  GET = 'get', HEAD = 'head', POST = 'post', PUT = 'put', PATCH = 'patch', DELETE = 'delete', OPTIONS = 'options',
+}
+
+local function pick(handlers, key)
+  local h = handlers[key]
+  if h then return h end
+  if key == 'head' then h = handlers.get if h then return h end end
+  return handlers.any
+end
+
+-- The methods request.ts passes as numbers (a number crosses for less than a string), by code.
+local METHOD_CODES = { 'GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS' }
+-- Each route's handler by method code, picked once when the route loads.
+local by_code = {}
+
+local function pick_by_code(handlers)
+  local picked = {}
+  for code, method in ipairs(METHOD_CODES) do picked[code] = pick(handlers, METHOD_KEYS[method]) end
+  return picked
+end
+
 -- Load a route file and describe it to the router: its id, methods, schemas.
 function M.load_route(source, chunkname)
   local mod = internal.run_file(source, chunkname)
@@ -269,6 +296,7 @@ function M.load_route(source, chunkname)
     error(chunkname .. ' must return a table of handlers or a function, got ' .. type(mod), 0)
   end
   routes[#routes + 1] = handlers
+  by_code[#routes] = pick_by_code(handlers)
   local methods = {}
   for _, m in ipairs(METHODS) do
     if handlers[m] then methods[#methods + 1] = m:upper() end
@@ -291,7 +319,7 @@ end
 -- A table body goes to JS as it is (JS encodes it natively, as json.encode would).
 local TEXT, JSON_TABLE = 1, 3
 
-local function body_of(req, body)
+local function body_of(body)
   local t = type(body)
   if t == 'string' then return body, TEXT end
   if t == 'table' then return body, JSON_TABLE end
@@ -300,43 +328,47 @@ local function body_of(req, body)
 end
 
 -- The response as positional values for JS: status, body, default content type code, header list
--- (nil when there is none), from what the handler returned and the status and headers it sent.
-local function answer(req, status, headers, first, ...)
+-- (nil when there is none), from what the handler returned (first, second, third: `body`,
+-- `status, body, headers` or `nil, err`) and the status and headers it sent.
+local function answer(status, headers, first, second, third)
   if type(first) == 'number' then
-    local body, extra = ...
-    if type(extra) == 'table' then
-      headers = headers or req._headers
-      add_headers(headers, extra)
+    if type(third) == 'table' then
+      headers = headers or {}
+      add_headers(headers, third)
     end
-    local b, ct = body_of(req, body)
+    local b, ct = body_of(second)
     if headers then return first, b, ct, headers end
     return first, b, ct
   end
   if first == nil then
-    if select('#', ...) > 0 and (...) ~= nil then error((...), 0) end
+    if second ~= nil then error(second, 0) end
     return status or 204, nil, nil, headers
   end
-  local b, ct = body_of(req, first)
+  local b, ct = body_of(first)
   if headers then return status or 200, b, ct, headers end
   return status or 200, b, ct
 end
 
--- A handler that used the response primitives (send_status, send_header, send_data...) marked
--- its request _touched: the others (most) have no status, headers or stream to look up.
-local function respond(req, kind, first, ...)
+-- A handler that used the response primitives (send_status, send_header, send_data...) touched
+-- its request: the others (most) have no status, headers or stream to look up. Their usual answer,
+-- a single value, goes to JS as it is: request.ts types it as answer() would (one value is never
+-- answer's, which gives three or four).
+local function respond(req, kind, first, second, third)
   if kind then forms.finish(req) end
-  if not rawget(req, '_touched') then
-    setmetatable(req, finished_mt)
-    return answer(req, nil, nil, first, ...)
+  local phase = req._phase
+  if phase == OPEN then
+    req._phase = FINISHED
+    if second == nil and third == nil then return first end
+    return answer(nil, nil, first, second, third)
   end
   if rawget(req, '_started') then
-    if getmetatable(req) ~= finished_mt then req:finish() end
-    return STREAMED
+    if phase ~= FINISHED then req:finish() end
+    return STREAMED, nil, nil
   end
-  setmetatable(req, finished_mt)
+  req._phase = FINISHED
   local headers = rawget(req, '_headers')
   if headers and headers[1] == nil then headers = nil end
-  return answer(req, rawget(req, '_status'), headers, first, ...)
+  return answer(rawget(req, '_status'), headers, first, second, third)
 end
 
 -- The handler runs in this small frame, not dispatch's (a tail call), so its stack starts low.
@@ -344,38 +376,38 @@ local function serve(req, handler, kind)
   return respond(req, kind, handler(req))
 end
 
-local METHOD_KEYS = {
-  GET = 'get', HEAD = 'head', POST = 'post', PUT = 'put', PATCH = 'patch', DELETE = 'delete', OPTIONS = 'options',
-}
-
-local function pick(handlers, method)
-  local h = handlers[method]
-  if h then return h end
-  if method == 'head' then h = handlers.get if h then return h end end
-  return handlers.any
-end
-
--- Called by JS for every request: route id, exchange id, method, path, the path parameters (nil
--- when there are none), the kind of body ('raw', 'form', 'multipart'; nil for none), and what the
--- route's handler has been seen to read (prefetch.ts): get_params, and the first entries of the
--- headers_value view.
+-- Called by JS for every request: route id, exchange id, method (a code of METHOD_CODES, or the
+-- name), the path (when the route's handler is known to read it; else it is fetched on first use),
+-- the path parameters (nil when there are none), the kind of body ('raw', 'form', 'multipart'; nil
+-- for none), and what else the route's handler has been seen to read (prefetch.ts): get_params, and
+-- the first entries of the headers_value view.
 -- A request table starts with four fields at most (a small table: it is what a waiting request
 -- holds); the rest (query, body kind, header views...) are built on first use.
 function M.dispatch(route, id, method, path, params, kind, get_params, header_values)
+  local name, handler = METHOD_CODES[method], nil
+  if name then
+    handler = by_code[route][method]
+  else
+    name = method
+    handler = pick(routes[route], METHOD_KEYS[method] or lower(method))
+  end
   local req
-  if (get_params or header_values) and (params or (get_params and header_values)) then
-    -- Five fields or six: born with room for them (8), rather than grown from 4 when they come.
-    -- Four or fewer fit the small table, which is what a waiting request holds.
-    req = setmetatable({ _id = id, method = method, path = path, params = params,
+  if not (get_params or header_values or path) then
+    req = setmetatable({ _id = id, method = name, _phase = OPEN, params = params }, request_mt)
+  elseif (params and 1 or 0) + (get_params and 1 or 0) + (header_values and 1 or 0) + (path and 1 or 0) > 1 then
+    -- More than four fields: born with room for them all (8), rather than grown from 4 when they
+    -- come. Four or fewer fit the small table, which is what a waiting request holds.
+    req = setmetatable({ _id = id, method = name, _phase = OPEN, params = params, path = path,
       get_params = get_params, headers_value = false }, request_mt)
     req.headers_value = header_values and header_view('value', req, header_values) or nil
   else
-    req = setmetatable({ _id = id, method = method, path = path, params = params }, request_mt)
-    if get_params then req.get_params = get_params end
-    if header_values then req.headers_value = header_view('value', req, header_values) end
+    req = setmetatable({ _id = id, method = name, _phase = OPEN, params = params }, request_mt)
+    if get_params then req.get_params = get_params
+    elseif header_values then req.headers_value = header_view('value', req, header_values)
+    elseif path then req.path = path end
   end
   if kind then req._kind = kind end
-  return serve(req, pick(routes[route], METHOD_KEYS[method] or lower(method)), kind)
+  return serve(req, handler, kind)
 end
 
 --- The request the calling coroutine serves, or nil: serve's first local, in the coroutine's

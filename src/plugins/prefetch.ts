@@ -4,13 +4,14 @@ import type { LuaEngine } from '../lua-bridge/engine.ts'
 const MAX_HEADER_NAMES = 8
 
 /**
- * What a route's handler has been seen to read through the lazy request fields (`get_params`,
- * `headers_value[name]`): from then on each of its requests brings those values along when it
+ * What a route's handler has been seen to read through the lazy request fields (`path`,
+ * `get_params`, `headers_value[name]`): from then on each of its requests brings those values along when it
  * starts, instead of the handler calling into JS for each one (a call costs more than the push).
  * The handler sees the same values either way.
  */
 export class RouteReads {
   getParams = false
+  path = false
   readonly headerNames: string[] = []
 
   /** Its handler read headers_value[name] (name in lowercase). */

@@ -6,6 +6,7 @@ import fp from 'fastify-plugin'
 import { luaSource } from '../lua-bridge/modules.ts'
 import { LuaRuntimeError, TaskAbortedError, type RunOptions, type StartedTask } from '../lua-bridge/scheduler.ts'
 import type { LuaEngine } from '../lua-bridge/engine.ts'
+import { LUA_TNIL, LUA_TNUMBER, LUA_TSTRING, LUA_TTABLE } from '../lua-bridge/lua-api.ts'
 import { multi } from '../lua-bridge/values.ts'
 import { EVLUA_ERR_ENGINE, EVLUA_ERR_LUA_RUNTIME, EVLUA_ERR_LUA_CPU_TIMEOUT, EVLUA_ERR_LUA_REQUEST_TIMEOUT } from '../errors.ts'
 import { Exchanges, applyHeaders } from './exchange.ts'
@@ -14,7 +15,7 @@ import { JsonBodyError, encodeTableBody } from './json-body.ts'
 import formsPlugin, { bodyKind } from './forms.ts'
 
 /** What the dispatcher returns when the handler streamed its response itself. */
-const STREAMED = 0
+const STREAMED = false
 /** request.lua's default content type codes. */
 const CONTENT_TYPES = ['', 'text/plain; charset=utf-8', 'application/json; charset=utf-8', 'application/json; charset=utf-8']
 const TEXT = 1
@@ -52,6 +53,11 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
         const ex = exchanges.get(id)
         readsOf(ex.route).readHeader(name)
         return headerValue(ex.request.raw.rawHeaders, name)
+      },
+      path: (id: number) => {
+        const ex = exchanges.get(id)
+        readsOf(ex.route).path = true
+        return pathOf(ex.request.url)
       },
       query_string: (id: number) => {
         const url = exchanges.get(id).request.url
@@ -110,9 +116,6 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
     const routeReads = readsOf(routeId)
     return function luaRoute (request, reply) {
       const id = exchanges.open(request, reply, routeId)
-      const url = request.url
-      const q = url.indexOf('?')
-      const path = (q < 0 ? url : url.slice(0, q)).slice(1)
       let params = request.params as Record<string, string> | undefined
       if (catchAllParam && params) {
         const { '*': rest, ...others } = params
@@ -126,7 +129,9 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
         ? new HeaderValues(routeReads.headerNames, request.raw.rawHeaders)
         : undefined
       // The answer goes out from settled(), at once when the handler never waits: no promise.
-      runtime.start(refs.dispatch, [routeId, id, request.method, path, params, luaBodyKind(request), getParams, headerEntries], taskOptions, id)
+      const path = routeReads.path ? pathOf(request.url) : undefined
+      const method = methodCode(request.method)
+      runtime.start(refs.dispatch, [routeId, id, method, path, params, luaBodyKind(request), getParams, headerEntries], taskOptions, id)
     } as LuaRouteHandler
   }
 
@@ -207,6 +212,26 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
   fastify.decorate('evluaRequests', bridge)
 }
 
+/** The method as request.lua's METHOD_CODES number (a number crosses for less than a string), or its name. */
+function methodCode (method: string): number | string {
+  switch (method) {
+    case 'GET': return 1
+    case 'HEAD': return 2
+    case 'POST': return 3
+    case 'PUT': return 4
+    case 'PATCH': return 5
+    case 'DELETE': return 6
+    case 'OPTIONS': return 7
+    default: return method
+  }
+}
+
+/** request.path: the URL's path without its leading slash or query. */
+function pathOf (url: string): string {
+  const q = url.indexOf('?')
+  return (q < 0 ? url : url.slice(0, q)).slice(1)
+}
+
 /** The body kind for request.lua; nil (the usual GET) costs Lua nothing to receive. */
 function luaBodyKind (request: FastifyRequest): string | undefined {
   const kind = bodyKind(request)
@@ -216,13 +241,31 @@ function luaBodyKind (request: FastifyRequest): string | undefined {
 /**
  * The dispatcher's results (status, body, content type code[, headers]); a table body is written
  * as JSON text straight from Lua's memory when it can be (a string, or a Buffer for bytes that are
- * not UTF-8), else converted for tableBody.
+ * not UTF-8), else converted for tableBody. A single result is the handler's own answer, typed
+ * here as request.lua's answer() would.
  */
 function readResults (engine: LuaEngine, L: number, n: number): unknown[] {
+  if (n === 1) return singleAnswer(engine, L)
   const out = new Array(n)
   for (let i = 0; i < n; i++) out[i] = i === 1 ? undefined : engine.toJs(L, i + 1)
   if (n >= 2) out[1] = (out[2] === JSON_TABLE && engine.tableJson(L, 2)) || engine.toJs(L, 2)
   return out
+}
+
+/** A handler's single return value as status, body, content type code. */
+function singleAnswer (engine: LuaEngine, L: number): unknown[] {
+  switch (engine.mod._lua_type(L, 1)) {
+    case LUA_TSTRING: return [200, engine.toJs(L, 1), TEXT]
+    case LUA_TTABLE: return [200, engine.tableJson(L, 1) || engine.toJs(L, 1), JSON_TABLE]
+    case LUA_TNIL: return [204, undefined, undefined]
+    case LUA_TNUMBER: return [engine.toJs(L, 1), undefined, undefined]
+    default:
+      try {
+        return [200, engine.toText(L, 1), TEXT]
+      } catch (err) {
+        throw new LuaRuntimeError((err as Error).message, '')
+      }
+  }
 }
 
 /** Whether an object has an own enumerable key (an empty params object crosses to Lua as nil). */
