@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict'
 import type { AddressInfo } from 'node:net'
 import { test } from 'node:test'
+import { charCode, indexOf, slice } from '../src/lua-bridge/strings.ts'
 import { NativeJsonWriter } from '../src/lua-bridge/json-native.ts'
 import { UNSUPPORTED } from '../src/lua-bridge/table-reader.ts'
 import { toBytes } from '../src/lua-bridge/values.ts'
@@ -235,5 +236,19 @@ test('recurring names (columns, headers) cross as Lua strings kept in the regist
       assert.equal(engine.bytes.readString(L, -1), name)
       engine.mod._lua_settop(L, 0)
     }
+  }
+})
+
+test('the bridge string helpers agree with String methods on literals, slices, joins and non-ASCII', () => {
+  const base = 'x-bench: evlua-bench?q=search%C3%A9'
+  const forms = [base, base.slice(3), base + '/é', ['a', 'b', base].join(''), String(Number.MAX_SAFE_INTEGER), '']
+  for (const s of forms) {
+    for (let i = -1; i <= s.length; i++) assert.equal(Object.is(charCode(s, i), s.charCodeAt(i)), true)
+    for (const search of ['?', '%', 'é', 'zz', '']) {
+      assert.equal(indexOf(s, search), s.indexOf(search))
+      assert.equal(indexOf(s, search, 5), s.indexOf(search, 5))
+    }
+    assert.equal(slice(s, 1), s.slice(1))
+    assert.equal(slice(s, 1, 4), s.slice(1, 4))
   }
 })

@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer'
 import type { LuaModule } from './lua-api.ts'
+import { charCode } from './strings.ts'
 
 const SCRATCH_SIZE = 64 * 1024
 
@@ -40,7 +41,7 @@ export class Bytes {
       const p = this.#scratch
       let i = 0
       for (; i < n; i++) {
-        const c = s.charCodeAt(i)
+        const c = charCode(s, i)
         if (c > 0x7f) break
         heap[p + i] = c
       }

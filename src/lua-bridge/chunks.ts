@@ -1,4 +1,5 @@
 import type { LuaEngine } from './engine.ts'
+import { LuaPushable } from './values.ts'
 
 /**
  * Bytes gathered in wasm memory chunk by chunk, as they arrive (while each chunk is still in the
@@ -8,7 +9,7 @@ import type { LuaEngine } from './engine.ts'
  * returning it (`engine.push` calls `pushLua`, which frees the buffer); one never pushed must be
  * freed, or its wasm memory is lost.
  */
-export class WasmBytes {
+export class WasmBytes extends LuaPushable {
   readonly #engine: LuaEngine
   readonly #hint: number
   #ptr = 0
@@ -17,6 +18,7 @@ export class WasmBytes {
 
   /** `hint`: the size it will probably reach (an upper bound is fine: untouched pages cost nothing). */
   constructor (engine: LuaEngine, hint = 0) {
+    super()
     this.#engine = engine
     this.#hint = hint
   }

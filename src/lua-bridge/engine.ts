@@ -8,7 +8,7 @@ import { TableBuilder, TableReader, UNSUPPORTED } from './table-reader.ts'
 import { JsonWriter } from './json-writer.ts'
 import { NativeJsonWriter } from './json-native.ts'
 import {
-  LUA_NULL, LuaArgumentError, LuaFunctionRef, MultipleValues, type CallContext, type JsFunction
+  LUA_NULL, LuaArgumentError, LuaFunctionRef, LuaPushable, MultipleValues, type CallContext, type JsFunction
 } from './values.ts'
 
 /**
@@ -431,14 +431,10 @@ export class LuaEngine {
       case 'function': mod._lua_pushnil(L); return
     }
     if (v === null) { mod._lua_pushnil(L); return }
+    if (v instanceof LuaPushable) { v.pushLua(this, L); return }
     if (v instanceof Uint8Array) { this.bytes.pushBytes(L, v); return }
     if (v instanceof LuaFunctionRef) { this.pushRef(L, v.ref); return }
     if (v instanceof Date) { this.bytes.pushString(L, v.toISOString()); return }
-    // A value that pushes itself (rows.ts: query results, column names made Lua strings once).
-    if (typeof (v as { pushLua?: unknown }).pushLua === 'function') {
-      (v as { pushLua: (engine: LuaEngine, L: number) => void }).pushLua(this, L)
-      return
-    }
     if (depth > MAX_DEPTH) throw new Error('value too deeply nested for Lua')
     // The table, a key and a value: each level of nesting needs room of its own.
     this.checkStack(L, 3)

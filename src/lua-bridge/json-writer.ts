@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer'
 import { UNSUPPORTED, tableLayout as L } from './table-reader.ts'
+import { charCode } from './strings.ts'
 
 /**
  * A Lua table written as JSON text straight from wasm memory into bytes: no JS value for each key
@@ -134,7 +135,7 @@ export class JsonWriter {
       const b = heap[i]
       if (b >= 0x20 && b !== 0x22 && b !== 0x5c) { out[o++] = b; high |= b; continue }
       const e = ESCAPES[b] ?? '\\u00' + b.toString(16).padStart(2, '0')
-      for (let j = 0; j < e.length; j++) out[o++] = e.charCodeAt(j)
+      for (let j = 0; j < e.length; j++) out[o++] = charCode(e, j)
     }
     out[o++] = 0x22
     this.#len = o
@@ -143,7 +144,7 @@ export class JsonWriter {
 
   #ascii (s: string): void {
     this.#room(s.length)
-    for (let i = 0; i < s.length; i++) this.#out[this.#len++] = s.charCodeAt(i)
+    for (let i = 0; i < s.length; i++) this.#out[this.#len++] = charCode(s, i)
   }
 
   #byte (b: number): void {

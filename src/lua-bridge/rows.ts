@@ -1,17 +1,18 @@
 import type { LuaEngine } from './engine.ts'
 import { luaInteger } from './lua-api.ts'
-import { LUA_NULL } from './values.ts'
+import { LUA_NULL, LuaPushable } from './values.ts'
 
 /**
  * Query results for Lua: a list of tables keyed by column name, made from the column names and
  * one array of values per row (SQL NULL → platform.null). Cheaper than pushing objects: no key is
  * looked up on the JS side, and with several rows each name becomes a Lua string once, not once
- * per row. `engine.push` recognises it by its `pushLua` method.
+ * per row.
  */
-export class LuaRows {
+export class LuaRows extends LuaPushable {
   readonly names: readonly string[]
   readonly rows: ReadonlyArray<readonly unknown[]>
   constructor (names: readonly string[], rows: ReadonlyArray<readonly unknown[]>) {
+    super()
     this.names = names
     this.rows = rows
   }

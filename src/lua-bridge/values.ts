@@ -9,10 +9,19 @@
  * integers), bigint, string (UTF-8), Uint8Array/Buffer (raw bytes), array → sequence, object → table,
  * LuaFunctionRef → the function, `multi(a, b, ...)` → several return values.
  */
+import type { LuaEngine } from './engine.ts'
 
 /** The JSON null / SQL NULL sentinel (`platform.null`, `json.null`). */
 export const LUA_NULL: unique symbol = Symbol.for('evlua.null')
 export type LuaNull = typeof LUA_NULL
+
+/**
+ * A value that pushes itself onto a Lua stack (query rows, prefetched request fields, bytes
+ * gathered in wasm memory): engine.push hands it the engine and the thread.
+ */
+export abstract class LuaPushable {
+  abstract pushLua (engine: LuaEngine, L: number): void
+}
 
 /** Several return values for Lua: `return multi(rows, count)`. */
 export class MultipleValues {

@@ -1,4 +1,6 @@
 import type { LuaEngine } from '../lua-bridge/engine.ts'
+import { charCode } from '../lua-bridge/strings.ts'
+import { LuaPushable } from '../lua-bridge/values.ts'
 
 /** At most this many header names per route are fetched with its requests. */
 const MAX_HEADER_NAMES = 8
@@ -27,11 +29,12 @@ export class RouteReads {
  * A value is the header's text, or false when it was sent more than once; an absent header is left
  * out (the view asks JS when it is read, and gets nil).
  */
-export class HeaderValues {
+export class HeaderValues extends LuaPushable {
   readonly #names: string[] = []
   readonly #values: Array<string | false> = []
 
   constructor (names: readonly string[], rawHeaders: readonly string[]) {
+    super()
     for (const name of names) {
       const v = headerValue(rawHeaders, name)
       if (v === undefined) continue
@@ -72,9 +75,9 @@ export function sameName (sent: string, lower: string): boolean {
   const n = sent.length
   if (n !== lower.length) return false
   for (let i = 0; i < n; i++) {
-    let c = sent.charCodeAt(i)
+    let c = charCode(sent, i)
     if (c >= 0x41 && c <= 0x5a) c += 0x20
-    if (c !== lower.charCodeAt(i)) return false
+    if (c !== charCode(lower, i)) return false
   }
   return true
 }

@@ -7,7 +7,8 @@ import { luaSource } from '../lua-bridge/modules.ts'
 import { LuaRuntimeError, TaskAbortedError, type RunOptions, type StartedTask } from '../lua-bridge/scheduler.ts'
 import type { LuaEngine } from '../lua-bridge/engine.ts'
 import { LUA_TNIL, LUA_TNUMBER, LUA_TSTRING, LUA_TTABLE } from '../lua-bridge/lua-api.ts'
-import { multi } from '../lua-bridge/values.ts'
+import { LuaPushable, multi } from '../lua-bridge/values.ts'
+import { indexOf, slice } from '../lua-bridge/strings.ts'
 import { EVLUA_ERR_ENGINE, EVLUA_ERR_LUA_RUNTIME, EVLUA_ERR_LUA_CPU_TIMEOUT, EVLUA_ERR_LUA_REQUEST_TIMEOUT } from '../errors.ts'
 import { Exchanges, applyHeaders } from './exchange.ts'
 import { HeaderValues, RouteReads, headerValue, sameName } from './prefetch.ts'
@@ -228,8 +229,8 @@ function methodCode (method: string): number | string {
 
 /** request.path: the URL's path without its leading slash or query. */
 function pathOf (url: string): string {
-  const q = url.indexOf('?')
-  return (q < 0 ? url : url.slice(0, q)).slice(1)
+  const q = indexOf(url, '?')
+  return q < 0 ? slice(url, 1) : slice(url, 1, q)
 }
 
 /** The body kind for request.lua; nil (the usual GET) costs Lua nothing to receive. */
@@ -283,8 +284,8 @@ const HIGH_ESCAPE = /%[89a-f][0-9a-f]/i
  */
 function parsedQuery (request: FastifyRequest): Record<string, string | string[]> | false {
   const url = request.url
-  const query = url.slice(url.indexOf('?') + 1)
-  if (HIGH_ESCAPE.test(query)) return false
+  const query = slice(url, indexOf(url, '?') + 1)
+  if (indexOf(query, '%') >= 0 && HIGH_ESCAPE.test(query)) return false
   // A querystring schema makes Fastify coerce values (n=3 → 3): Lua sees the strings as sent.
   if (request.routeOptions.schema?.querystring === undefined) return request.query as Record<string, string | string[]>
   return parseQuery(query) as Record<string, string | string[]>
@@ -298,15 +299,16 @@ const allValues = (v: string | string[]): string[] => Array.isArray(v) ? v : [v]
  * Lua must decode it itself. It is pushed straight from the parsed query: no object in between.
  */
 function queryValues (request: FastifyRequest, pick: (v: string | string[]) => string | string[]): QueryValues | false {
-  if (!request.url.includes('?')) return NO_QUERY
+  if (indexOf(request.url, '?') < 0) return NO_QUERY
   const query = parsedQuery(request)
   return query === false ? false : new QueryValues(query, pick)
 }
 
-class QueryValues {
+class QueryValues extends LuaPushable {
   readonly #query: Record<string, string | string[]>
   readonly #pick: (v: string | string[]) => string | string[]
   constructor (query: Record<string, string | string[]>, pick: (v: string | string[]) => string | string[]) {
+    super()
     this.#query = query
     this.#pick = pick
   }
