@@ -40,6 +40,15 @@ test('endless loops inside pcall, coroutine.wrap, coroutine.resume and a table.s
   }
 })
 
+test('endless runs of every shape are stopped: loops of each kind, goto, tail recursion (vararg too)', async (t) => {
+  const { app } = await luaApp(t, 'limits', { config: { lua: { cpu_timeout_ms: CPU_MS } } })
+  for (const shape of ['while', 'repeat', 'goto', 'for', 'float_for', 'pairs', 'tail', 'vararg_tail', 'string']) {
+    const r = await app.inject({ url: `/shapes?shape=${shape}` })
+    assert.equal(r.statusCode, 503, `${shape}: ${r.body}`)
+    assert.equal((await app.inject({ url: '/quick' })).body, 'quick', `serving after ${shape}`)
+  }
+})
+
 test('the CPU budget counts every slice of a handler, not only the longest', async (t) => {
   const { app } = await luaApp(t, 'limits', { config: { lua: { cpu_timeout_ms: CPU_MS } } })
   const r = await app.inject({ url: '/bursts' })

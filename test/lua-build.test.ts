@@ -36,7 +36,7 @@ test('the default build is ours, and its longjmp (errors, yields) is a native wa
   assert.ok(!sectionIds(readFileSync(wasmoonWasm)).includes(TAG_SECTION), 'wasmoon throws JS exceptions instead')
 })
 
-test('our build\'s inline count hook (count-hook.patch): deep stacks, line numbers and time slices stay right', async (t) => {
+test('our build\'s count hook (count-hook.patch: back-edges and entries): deep stacks, line numbers and time slices stay right', async (t) => {
   const { evlua } = await luaApp(t, 'basic')
   // The stack is reallocated many times while the hook is on: each time every frame's base moves.
   const deep = await runLua(evlua, `

@@ -132,7 +132,7 @@ class Task implements TaskHandle, CallContext, StartedTask {
 }
 
 export interface SchedulerOptions {
-  /** Lua instructions between CPU-budget checks. */
+  /** Counts between CPU-budget checks: loop back-edges and function entries on our build (count-hook.patch), instructions on wasmoon's. */
   hookInterval?: number
   /**
    * A task that has run this long (ms) without waiting is suspended at the next check and resumed

@@ -41,8 +41,10 @@ exported="$(printf "'_%s'," "${functions[@]}")"
 
 # Our C beside Lua's: evlua_json.c (a table body as JSON text, read from Lua's own structures).
 # Our changes to Lua, applied to a copy of the source:
-# - count-hook.patch: the instruction-count hook (the CPU budget and time slices) costs a function
-#   call per Lua instruction; the patch counts down inline and calls out only when the hook is due.
+# - count-hook.patch: the count hook (the CPU budget and time slices) counts loop back-edges and
+#   function entries instead of instructions. Stock Lua turns on the interpreter's per-instruction
+#   trap for any hook, and takes the slow path of every return: with only a count hook set, the
+#   patched VM runs as with none, and still reaches the hook in every endless loop or recursion.
 mkdir -p "$work/patched/src"
 cp "$LUA_SRC"/*.c "$LUA_SRC"/*.h "$work/patched/src/"
 patch -s -p1 -d "$work/patched" < "$here/count-hook.patch"
