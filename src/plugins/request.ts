@@ -62,8 +62,8 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
       },
       query_string: (id: number) => {
         const url = exchanges.get(id).request.url
-        const q = url.indexOf('?')
-        return q < 0 ? '' : url.slice(q)
+        const q = indexOf(url, '?')
+        return q < 0 ? '' : slice(url, q)
       },
       query_first: (id: number) => {
         const ex = exchanges.get(id)
