@@ -15,7 +15,7 @@ W="${W:-20000}"
 N="${N:-20000}"
 for s in "${@:-hello json wait}"; do
   for scenario in $s; do
-    out="$(mktemp /tmp/evlua-callgrind.XXXXXX)"
+    out="$(mktemp)"
     (cd "$tree" && S="$scenario" W="$W" N="$N" valgrind --tool=callgrind --callgrind-out-file="$out" \
       --zero-before=uv_getrusage --dump-before=uv_loadavg \
       node_modules/.bin/node --single-threaded --no-liftoff bench/instructions/harness.ts >/dev/null 2>&1)
