@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { test } from 'node:test'
 import { loadLuaModule, luaBuildName } from '../src/lua-bridge/lua-api.ts'
+import { badArgument, multi } from '../src/lua-bridge/values.ts'
 import { luaApp, runLua } from './helpers/evlua.ts'
 
 const TAG_SECTION = 13
@@ -58,6 +59,77 @@ test('our build\'s count hook (count-hook.patch: back-edges and entries): deep s
   assert.deepEqual(await long, [expected])
   assert.deepEqual(await short, ['short'])
   assert.deepEqual(order, ['short', 'long'])
+})
+
+test('our build\'s yields by returning (yield-return.patch): waiting calls in every position resume right, and only base-level ones return', async (t) => {
+  const { evlua } = await luaApp(t, 'basic')
+  const mod = evlua.runtime.engine.mod
+  assert.ok(mod._evlua_returnyields, 'the build counts the yields that returned')
+  const bigText = 'x'.repeat(200_000)
+  evlua.runtime.define({
+    name: 'test.wait',
+    functions: {
+      echo: (...v: unknown[]) => new Promise((resolve) => setImmediate(() => resolve(multi(...v)))),
+      fail: () => Promise.reject(new Error('it failed')),
+      raise: () => Promise.reject(badArgument(1, 'raise', 'nothing', 1)),
+      key: (_t: unknown, k: unknown) => new Promise((resolve) => setImmediate(() => resolve(k))),
+      big: () => new Promise((resolve) => setImmediate(() => resolve(bigText)))
+    }
+  })
+  const returned = (): number => mod._evlua_returnyields!()
+  const run = async (code: string): Promise<{ result: unknown[], returned: number }> => {
+    const before = returned()
+    const result = await runLua(evlua, `local w = require('test.wait')\n${code}`)
+    return { result, returned: returned() - before }
+  }
+
+  // base level, nested Lua calls, several results, nil + err, a raised error, in a loop
+  assert.deepEqual(await run(`
+    local function nested(x) local a, b = w.echo(x, x + 1) return a + b end
+    local out = { w.echo(1), nested(2) }
+    local v, err = w.fail()
+    out[#out + 1] = tostring(v) .. ' ' .. err
+    for i = 1, 3 do out[#out + 1] = w.echo(i * 10) end
+    return table.concat(out, ',')`), { result: ['1,5,nil it failed,10,20,30'], returned: 6 })
+  const raised = await run('local s = w.echo("a") w.raise() return s').catch((err: Error) => err.message)
+  assert.match(String(raised), /bad argument #1 to 'raise'/)
+
+  // tail calls return too (from vararg functions, and ones with upvalues to close); waits in
+  // metamethods, iterators and under pcall unwind (lua_yieldk), and what runs after them at base
+  // level returns again; a user coroutine's waits return on its own thread
+  assert.deepEqual(await run(`
+    local function tail(x) return w.echo(x) end
+    local function vararg(...) return w.echo(...) end
+    local function closing(x) local f = function() return x end return w.echo(f()) end
+    local lazy = setmetatable({}, { __index = function(_, k) local v = w.echo(k .. '!') return v end })
+    local direct = setmetatable({}, { __index = w.key })
+    local ok, v = pcall(function() local a = w.echo('p') local b = w.echo('q') return a .. b end)
+    local co = coroutine.wrap(function(x) local a = w.echo(x) coroutine.yield(a) return tail(a .. 'c') end)
+    local seen = {}
+    for x in function(_, i) if i < 3 then return w.echo(i + 1) end end, nil, 0 do seen[#seen + 1] = x end
+    local va, vb = vararg('v', 'w')
+    return tail('t'), lazy.k, direct.d, tostring(ok) .. v, co('y'), co(), table.concat(seen), va .. vb, closing('u'), w.echo('end')`),
+  { result: ['t', 'k!', 'd', 'truepq', 'y', 'yc', '123', 'vw', 'u', 'end'], returned: 6 })
+
+  // resumed after the time-slice hook suspended it, and with a big value pushed onto the waiting
+  // thread (the garbage collector may run finalizers on it, whose JS calls return normally)
+  const collected: number[] = []
+  evlua.runtime.define({ name: 'test.gc', functions: { note: (n: number) => { collected.push(n) } } })
+  const slices = await run(`
+    local note = require('test.gc').note
+    local s = 0
+    for i = 1, 6000000 do s = s + i % 3 end
+    local n = 0
+    for i = 1, 20 do
+      for j = 1, 200 do setmetatable({}, { __gc = function() note(j) end }) end
+      n = n + #w.big()
+    end
+    return s, n, w.echo('after')`)
+  let sum = 0
+  for (let i = 1; i <= 6000000; i++) sum += i % 3
+  assert.deepEqual(slices.result, [sum, 20 * bigText.length, 'after'])
+  assert.equal(slices.returned, 21)
+  assert.ok(collected.length > 0, 'finalizers ran meanwhile')
 })
 
 test('EVLUA_LUA_BUILD=wasmoon runs the same app on wasmoon\'s build', async (t) => {

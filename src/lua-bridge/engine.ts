@@ -101,6 +101,8 @@ export class LuaEngine {
   /** C function pointers of #call and #resumed (set once the fields holding them exist). */
   #callPtr = 0
   #resumedPtr = 0
+  /** The yield of a waiting call: evlua_yieldk returns when it can, where lua_yieldk unwinds (an exception). */
+  readonly #yieldk: (L: number, nres: number, ctx: number, k: number) => number
 
   static async create (options: EngineOptions = {}): Promise<LuaEngine> {
     return LuaEngine.#make(await loadLuaModule(options.freshModule), options)
@@ -108,6 +110,7 @@ export class LuaEngine {
 
   private constructor (mod: LuaModule, options: EngineOptions, traced = false) {
     this.mod = mod
+    this.#yieldk = mod._evlua_yieldk ?? mod._lua_yieldk
     this.bytes = new Bytes(mod)
     this.memory.max = options.memoryLimit ?? 0
     if (traced) {
@@ -328,8 +331,8 @@ export class LuaEngine {
       }
       this.pending = { promise }
       mod._lua_pushlightuserdata(L, PENDING_POINTER)
-      // Yields PENDING up to the scheduler (a longjmp: this never returns); #resumed takes over.
-      return mod._lua_yieldk(L, 1, 0, this.#resumedPtr)
+      // Yields PENDING up to the scheduler; #resumed takes over when the task is resumed.
+      return this.#yieldk(L, 1, 0, this.#resumedPtr)
     }
     try {
       return this.#pushValues(L, result)

@@ -98,6 +98,14 @@ export interface LuaModule {
   /** Our build only (src/lua-wasm/evlua_json.c). */
   _evlua_json?: (t: number) => number
   _evlua_json_out?: () => number
+  /**
+   * lua_yieldk that, called by a C function Lua code called at the coroutine's base level, yields
+   * by returning (its value must be returned at once) instead of unwinding (src/lua-wasm,
+   * yield-return.patch). Only in our build.
+   */
+  _evlua_yieldk?: (L: number, nres: number, ctx: number, k: number) => number
+  /** How many yields evlua_yieldk made by returning (for tests). Only in our build. */
+  _evlua_returnyields?: () => number
 }
 
 let modulePromise: Promise<LuaModule> | undefined

@@ -35,7 +35,7 @@ functions=(
   lua_rawgeti lua_next lua_resume lua_status lua_yieldk lua_isyieldable lua_error lua_pcallk
   lua_sethook luaL_ref luaL_unref luaL_loadbufferx luaL_traceback luaL_where lua_concat
   lua_rotate lua_copy luaL_tolstring
-  evlua_json evlua_json_out
+  evlua_json evlua_json_out evlua_yieldk evlua_returnyields
 )
 exported="$(printf "'_%s'," "${functions[@]}")"
 
@@ -45,9 +45,13 @@ exported="$(printf "'_%s'," "${functions[@]}")"
 #   function entries instead of instructions. Stock Lua turns on the interpreter's per-instruction
 #   trap for any hook, and takes the slow path of every return: with only a count hook set, the
 #   patched VM runs as with none, and still reaches the hook in every endless loop or recursion.
+# - yield-return.patch: evlua_yieldk, a yield from a C function called by Lua code at the
+#   coroutine's base level that returns instead of unwinding the C stack (a longjmp, which
+#   WebAssembly makes an exception: its unwinding cost more than the rest of a yield and resume).
 mkdir -p "$work/patched/src"
 cp "$LUA_SRC"/*.c "$LUA_SRC"/*.h "$work/patched/src/"
 patch -s -p1 -d "$work/patched" < "$here/count-hook.patch"
+patch -s -p1 -d "$work/patched" < "$here/yield-return.patch"
 
 sources=()
 for f in "$work/patched/src"/*.c; do
