@@ -372,8 +372,15 @@ local function respond(req, kind, first, second, third)
 end
 
 -- The handler runs in this small frame, not dispatch's (a tail call), so its stack starts low.
+-- The usual answer (one value from a handler that used no response primitive, no body) is
+-- settled here, without a call to respond().
 local function serve(req, handler, kind)
-  return respond(req, kind, handler(req))
+  local first, second, third = handler(req)
+  if second == nil and third == nil and req._phase == OPEN and not kind then
+    req._phase = FINISHED
+    return first
+  end
+  return respond(req, kind, first, second, third)
 end
 
 -- Called by JS for every request: route id, exchange id, method (a code of METHOD_CODES, or the
@@ -394,17 +401,17 @@ function M.dispatch(route, id, method, path, params, kind, get_params, header_va
   local req
   if not (get_params or header_values or path) then
     req = setmetatable({ _id = id, method = name, _phase = OPEN, params = params }, request_mt)
-  elseif (params and 1 or 0) + (get_params and 1 or 0) + (header_values and 1 or 0) + (path and 1 or 0) > 1 then
+  elseif params or (get_params and (header_values or path)) or (header_values and path) then
     -- More than four fields: born with room for them all (8), rather than grown from 4 when they
     -- come. Four or fewer fit the small table, which is what a waiting request holds.
     req = setmetatable({ _id = id, method = name, _phase = OPEN, params = params, path = path,
-      get_params = get_params, headers_value = false }, request_mt)
-    req.headers_value = header_values and header_view('value', req, header_values) or nil
+      get_params = get_params, headers_value = header_values }, request_mt)
+    if header_values then header_view('value', req, header_values) end
   else
-    req = setmetatable({ _id = id, method = name, _phase = OPEN, params = params }, request_mt)
+    req = setmetatable({ _id = id, method = name, _phase = OPEN }, request_mt)
     if get_params then req.get_params = get_params
     elseif header_values then req.headers_value = header_view('value', req, header_values)
-    elseif path then req.path = path end
+    else req.path = path end
   end
   if kind then req._kind = kind end
   return serve(req, handler, kind)
