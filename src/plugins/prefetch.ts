@@ -30,17 +30,14 @@ export class RouteReads {
  * out (the view asks JS when it is read, and gets nil).
  */
 export class HeaderValues extends LuaPushable {
-  readonly #names: string[] = []
-  readonly #values: Array<string | false> = []
+  readonly #names: readonly string[]
+  readonly #raw: readonly string[]
 
+  /** names: what the route reads (looked up when pushed, which start() does at once). */
   constructor (names: readonly string[], rawHeaders: readonly string[]) {
     super()
-    for (const name of names) {
-      const v = headerValue(rawHeaders, name)
-      if (v === undefined) continue
-      this.#names.push(name)
-      this.#values.push(v)
-    }
+    this.#names = names
+    this.#raw = rawHeaders
   }
 
   pushLua (engine: LuaEngine, L: number): void {
@@ -49,8 +46,9 @@ export class HeaderValues extends LuaPushable {
     engine.checkStack(L, 3)
     mod._lua_createtable(L, 0, names.length + 1)
     for (let i = 0; i < names.length; i++) {
+      const v = headerValue(this.#raw, names[i])
+      if (v === undefined) continue
       engine.pushName(L, names[i])
-      const v = this.#values[i]
       if (v === false) mod._lua_pushboolean(L, 0)
       else bytes.pushString(L, v)
       mod._lua_rawset(L, -3)

@@ -121,9 +121,8 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
       if (catchAllParam && params) {
         const { '*': rest, ...others } = params
         params = { ...others, [catchAllParam]: rest ?? '' }
-      } else if (params && !hasKeys(params)) {
-        params = undefined
       }
+      const paramValues = params && hasKeys(params) ? new QueryValues(params, asIs) : undefined
       // The fields the route's handler is known to read come along (false: Lua decodes the query).
       const getParams = routeReads.getParams ? queryValues(request, firstValue) || undefined : undefined
       const headerEntries = routeReads.headerNames.length > 0
@@ -132,7 +131,7 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
       // The answer goes out from settled(), at once when the handler never waits: no promise.
       const path = routeReads.path ? pathOf(request.url) : undefined
       const method = methodCode(request.method)
-      runtime.start(refs.dispatch, [routeId, id, method, path, params, luaBodyKind(request), getParams, headerEntries], taskOptions, id)
+      runtime.start(refs.dispatch, [routeId, id, method, path, paramValues, luaBodyKind(request), getParams, headerEntries], taskOptions, id)
     } as LuaRouteHandler
   }
 
@@ -293,6 +292,7 @@ function parsedQuery (request: FastifyRequest): Record<string, string | string[]
 
 const firstValue = (v: string | string[]): string => Array.isArray(v) ? v[0] : v
 const allValues = (v: string | string[]): string[] => Array.isArray(v) ? v : [v]
+const asIs = (v: string | string[]): string | string[] => v
 
 /**
  * The request's query for Lua, name → pick(value) (get_params, get_params_list), or false when
@@ -304,6 +304,7 @@ function queryValues (request: FastifyRequest, pick: (v: string | string[]) => s
   return query === false ? false : new QueryValues(query, pick)
 }
 
+/** A record of strings (or lists of them) as a Lua table, name → pick(value): the query, or the path parameters (asIs). */
 class QueryValues extends LuaPushable {
   readonly #query: Record<string, string | string[]>
   readonly #pick: (v: string | string[]) => string | string[]
