@@ -122,7 +122,7 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
         const { '*': rest, ...others } = params
         params = { ...others, [catchAllParam]: rest ?? '' }
       }
-      const paramValues = params && hasKeys(params) ? new QueryValues(params, asIs) : undefined
+      const paramValues = params && hasKeys(params) ? new RecordValues(params, asIs) : undefined
       // The fields the route's handler is known to read come along (false: Lua decodes the query).
       const getParams = routeReads.getParams ? queryValues(request, firstValue) || undefined : undefined
       const headerEntries = routeReads.headerNames.length > 0
@@ -298,14 +298,14 @@ const asIs = (v: string | string[]): string | string[] => v
  * The request's query for Lua, name → pick(value) (get_params, get_params_list), or false when
  * Lua must decode it itself. It is pushed straight from the parsed query: no object in between.
  */
-function queryValues (request: FastifyRequest, pick: (v: string | string[]) => string | string[]): QueryValues | false {
+function queryValues (request: FastifyRequest, pick: (v: string | string[]) => string | string[]): RecordValues | false {
   if (indexOf(request.url, '?') < 0) return NO_QUERY
   const query = parsedQuery(request)
-  return query === false ? false : new QueryValues(query, pick)
+  return query === false ? false : new RecordValues(query, pick)
 }
 
-/** A record of strings (or lists of them) as a Lua table, name → pick(value): the query, or the path parameters (asIs). */
-class QueryValues extends LuaPushable {
+/** A record of strings (or lists of them) as a Lua table, name → pick(value): the query (get_params, get_params_list), or the path parameters (asIs). */
+class RecordValues extends LuaPushable {
   readonly #query: Record<string, string | string[]>
   readonly #pick: (v: string | string[]) => string | string[]
   constructor (query: Record<string, string | string[]>, pick: (v: string | string[]) => string | string[]) {
@@ -330,7 +330,7 @@ class QueryValues extends LuaPushable {
   }
 }
 
-const NO_QUERY = new QueryValues({}, firstValue)
+const NO_QUERY = new RecordValues({}, firstValue)
 
 /** The values of one header (name in lowercase), in the order sent; undefined when absent. */
 function headerValues (raw: string[], name: string): string[] | undefined {
