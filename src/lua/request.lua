@@ -314,45 +314,28 @@ local function add_headers(list, headers)
   end
 end
 
--- Default content types, as codes request.ts maps to the header value (a number crosses to JS
--- for less than a string).
--- A table body goes to JS as it is (JS encodes it natively, as json.encode would).
-local TEXT, JSON_TABLE = 1, 3
-
-local function body_of(body)
-  local t = type(body)
-  if t == 'string' then return body, TEXT end
-  if t == 'table' then return body, JSON_TABLE end
-  if body == nil then return nil end
-  return tostring(body), TEXT
-end
-
--- The response as positional values for JS: status, body, default content type code, header list
--- (nil when there is none), from what the handler returned (first, second, third: `body`,
--- `status, body, headers` or `nil, err`) and the status and headers it sent.
+-- The response as positional values for JS: status, body, header list (nil when there is none),
+-- from what the handler returned (first, second, third: `body`, `status, body, headers` or
+-- `nil, err`) and the status and headers it sent. request.ts types the body (a string is text, a
+-- table JSON, anything else text through tostring), as it does a handler's single return value.
 local function answer(status, headers, first, second, third)
   if type(first) == 'number' then
     if type(third) == 'table' then
       headers = headers or {}
       add_headers(headers, third)
     end
-    local b, ct = body_of(second)
-    if headers then return first, b, ct, headers end
-    return first, b, ct
+    return first, second, headers
   end
   if first == nil then
     if second ~= nil then error(second, 0) end
-    return status or 204, nil, nil, headers
+    return status or 204, nil, headers
   end
-  local b, ct = body_of(first)
-  if headers then return status or 200, b, ct, headers end
-  return status or 200, b, ct
+  return status or 200, first, headers
 end
 
 -- A handler that used the response primitives (send_status, send_header, send_data...) touched
 -- its request: the others (most) have no status, headers or stream to look up. Their usual answer,
--- a single value, goes to JS as it is: request.ts types it as answer() would (one value is never
--- answer's, which gives three or four).
+-- a single value, goes to JS as it is (answer() always gives three).
 local function respond(req, kind, first, second, third)
   if kind then forms.finish(req) end
   local phase = req._phase

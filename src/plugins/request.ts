@@ -17,10 +17,10 @@ import formsPlugin, { bodyKind } from './forms.ts'
 
 /** What the dispatcher returns when the handler streamed its response itself. */
 const STREAMED = false
-/** request.lua's default content type codes. */
-const CONTENT_TYPES = ['', 'text/plain; charset=utf-8', 'application/json; charset=utf-8', 'application/json; charset=utf-8']
+/** Default content types by the codes setBody gives. */
+const CONTENT_TYPES = ['', 'text/plain; charset=utf-8', 'application/json; charset=utf-8']
 const TEXT = 1
-const JSON_TABLE = 3
+const JSON_TABLE = 2
 
 export type LuaRouteHandler = (request: FastifyRequest, reply: FastifyReply) => void
 
@@ -239,33 +239,40 @@ function luaBodyKind (request: FastifyRequest): string | undefined {
 }
 
 /**
- * The dispatcher's results (status, body, content type code[, headers]); a table body is written
- * as JSON text straight from Lua's memory when it can be (a string, or a Buffer for bytes that are
- * not UTF-8), else converted for tableBody. A single result is the handler's own answer, typed
- * here as request.lua's answer() would.
+ * The dispatcher's results as status, body, content type code, headers: a handler's single return
+ * value (a string or table is the body, a number the status, nil no content), or answer()'s
+ * status, body, header list. A table body is written as JSON text straight from Lua's memory when
+ * it can be (a string, or a Buffer for bytes that are not UTF-8), else converted for tableBody.
  */
 function readResults (engine: LuaEngine, L: number, n: number): unknown[] {
-  if (n === 1) return singleAnswer(engine, L)
-  const out = new Array(n)
-  for (let i = 0; i < n; i++) out[i] = i === 1 ? undefined : engine.toJs(L, i + 1)
-  if (n >= 2) out[1] = (out[2] === JSON_TABLE && engine.tableJson(L, 2)) || engine.toJs(L, 2)
-  return out
+  if (n === 1) {
+    switch (engine.mod._lua_type(L, 1)) {
+      case LUA_TNIL: return [204, undefined, undefined]
+      case LUA_TNUMBER: return [engine.toJs(L, 1), undefined, undefined]
+      default: return setBody(engine, L, 1, [200, undefined, undefined])
+    }
+  }
+  return setBody(engine, L, 2, [engine.toJs(L, 1), undefined, undefined, engine.toJs(L, 3)])
 }
 
-/** A handler's single return value as status, body, content type code. */
-function singleAnswer (engine: LuaEngine, L: number): unknown[] {
-  switch (engine.mod._lua_type(L, 1)) {
-    case LUA_TSTRING: return [200, engine.toJs(L, 1), TEXT]
-    case LUA_TTABLE: return [200, engine.tableJson(L, 1) || engine.toJs(L, 1), JSON_TABLE]
-    case LUA_TNIL: return [204, undefined, undefined]
-    case LUA_TNUMBER: return [engine.toJs(L, 1), undefined, undefined]
+/**
+ * Sets out[1] and out[2] to the body at idx and its content type code: a string is text, a table
+ * JSON, nil nothing, anything else tostring()'d text. Returns out.
+ */
+function setBody (engine: LuaEngine, L: number, idx: number, out: unknown[]): unknown[] {
+  switch (engine.mod._lua_type(L, idx)) {
+    case LUA_TSTRING: out[1] = engine.toJs(L, idx); out[2] = TEXT; break
+    case LUA_TTABLE: out[1] = engine.tableJson(L, idx) || engine.toJs(L, idx); out[2] = JSON_TABLE; break
+    case LUA_TNIL: break
     default:
       try {
-        return [200, engine.toText(L, 1), TEXT]
+        out[1] = engine.toText(L, idx)
+        out[2] = TEXT
       } catch (err) {
         throw new LuaRuntimeError((err as Error).message, '')
       }
   }
+  return out
 }
 
 /** Whether an object has an own enumerable key (an empty params object crosses to Lua as nil). */
