@@ -132,6 +132,69 @@ test('our build\'s yields by returning (yield-return.patch): waiting calls in ev
   assert.ok(collected.length > 0, 'finalizers ran meanwhile')
 })
 
+test('our build\'s allocator (small-alloc.patch) and new tables (new-table.patch): contents stay exact, freed memory is reused by other sizes', async (t) => {
+  const { evlua } = await luaApp(t, 'basic')
+  // Tables of every constructor shape, then grown past their first size (the general resize).
+  const shapes = await runLua(evlua, `
+    local out = {}
+    for n = 0, 40 do
+      local t = { 1, 2, 3, a = 'x', b = 'y' }
+      for i = 4, 3 + n do t[i] = i end
+      for i = 1, n do t['k' .. i] = i end
+      local keys = 0
+      for _ in pairs(t) do keys = keys + 1 end
+      local made = table.pack(n, 'p', n * 2)
+      out[#out + 1] = #t .. ':' .. keys .. ':' .. t.a .. t.b .. ':' .. made.n .. made[2] .. made[3]
+    end
+    return table.concat(out, ',')`)
+  const expected: string[] = []
+  for (let n = 0; n <= 40; n++) expected.push(`${3 + n}:${5 + 2 * n}:xy:3p${n * 2}`)
+  assert.deepEqual(shapes, [expected.join(',')])
+
+  // Strings and tables of every small size, made, freed, resized (both ways across the small
+  // limit) and made again many times over: each keeps its exact bytes.
+  const churn = await runLua(evlua, `
+    local kept, bad = {}, 0
+    for round = 1, 30 do
+      local junk = {}
+      for len = 1, 300 do
+        junk[len] = string.rep(string.char(65 + len % 26), len) .. round
+        local t = {}
+        for i = 1, len % 40 do t[i] = len end
+        junk[-len] = t
+      end
+      kept[round] = junk[round * 10]
+      junk = nil
+      collectgarbage()
+    end
+    for round = 1, 30 do
+      local len = round * 10
+      if kept[round] ~= string.rep(string.char(65 + len % 26), len) .. round then bad = bad + 1 end
+    end
+    local grown = {}
+    for i = 1, 5000 do grown[i] = i end
+    for i = 5000, 1, -1 do grown[i] = nil end
+    return bad, #table.concat({ string.rep('ab', 200), string.rep('c', 3) })`)
+  assert.deepEqual(churn, [0, 403])
+
+  // A class keeps a bounded amount of freed blocks: the 48 MB that 400,000 strings of 100 bytes
+  // took, once freed, hold 240,000 strings of 180 bytes without the wasm memory growing by as much
+  // again.
+  const heap = (): number => evlua.runtime.engine.mod.HEAPU8.length
+  const fill = (len: number, count: number): string => `
+    local t = {}
+    for i = 1, ${count} do t[i] = string.rep('x', ${len - 7}) .. string.format('%07d', i) end
+    local n = #t
+    t = nil
+    collectgarbage() collectgarbage()
+    return n`
+  assert.deepEqual(await runLua(evlua, fill(100, 400000)), [400000])
+  const before = heap()
+  assert.deepEqual(await runLua(evlua, fill(180, 240000)), [240000])
+  const grown = heap() - before
+  assert.ok(grown < 24 * 1024 * 1024, `wasm memory grew by ${(grown / 1048576).toFixed(1)} MB`)
+})
+
 test('EVLUA_LUA_BUILD=wasmoon runs the same app on wasmoon\'s build', async (t) => {
   process.env.EVLUA_LUA_BUILD = 'wasmoon'
   await loadLuaModule(true) // the first test made the default one

@@ -39,7 +39,8 @@ functions=(
 )
 exported="$(printf "'_%s'," "${functions[@]}")"
 
-# Our C beside Lua's: evlua_json.c (a table body as JSON text, read from Lua's own structures).
+# Our C beside Lua's: evlua_json.c (a table body as JSON text, read from Lua's own structures),
+# evlua_alloc.c (Lua's allocator).
 # Our changes to Lua, applied to a copy of the source:
 # - count-hook.patch: the count hook (the CPU budget and time slices) counts loop back-edges and
 #   function entries instead of instructions. Stock Lua turns on the interpreter's per-instruction
@@ -48,10 +49,16 @@ exported="$(printf "'_%s'," "${functions[@]}")"
 # - yield-return.patch: evlua_yieldk, a yield from a C function called by Lua code at the
 #   coroutine's base level that returns instead of unwinding the C stack (a longjmp, which
 #   WebAssembly makes an exception: its unwinding cost more than the rest of a yield and resume).
+# - small-alloc.patch: luaL_newstate allocates through evlua_alloc.c, which keeps freed small
+#   blocks on free lists by size (Lua frees most of what a request made soon after).
+# - new-table.patch: sizing a new table (a constructor, lua_createtable) allocates its parts at
+#   once, without the general resize's moving of old entries (there are none).
 mkdir -p "$work/patched/src"
 cp "$LUA_SRC"/*.c "$LUA_SRC"/*.h "$work/patched/src/"
 patch -s -p1 -d "$work/patched" < "$here/count-hook.patch"
 patch -s -p1 -d "$work/patched" < "$here/yield-return.patch"
+patch -s -p1 -d "$work/patched" < "$here/small-alloc.patch"
+patch -s -p1 -d "$work/patched" < "$here/new-table.patch"
 
 sources=()
 for f in "$work/patched/src"/*.c; do
@@ -65,7 +72,7 @@ NODE_PATH=/usr/share/nodejs emcc -O3 ${EMCC_EXTRA:-} -fwasm-exceptions -sSUPPORT
   -sEXPORTED_FUNCTIONS="[${exported%,}]" \
   -sEXPORTED_RUNTIME_METHODS="['addFunction','removeFunction']" \
   -sNODEJS_CATCH_EXIT=0 -sNODEJS_CATCH_REJECTION=0 \
-  -I "$work/patched/src" -o "$work/lua.cjs" "${sources[@]}" "$here/evlua_json.c"
+  -I "$work/patched/src" -o "$work/lua.cjs" "${sources[@]}" "$here/evlua_json.c" "$here/evlua_alloc.c"
 
 out="${OUT:-$here}"
 mkdir -p "$out"
