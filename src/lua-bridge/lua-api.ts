@@ -75,6 +75,7 @@ export interface LuaModule {
   _lua_pushcclosure (L: number, fn: number, n: number): void
   _lua_createtable (L: number, narr: number, nrec: number): void
   _lua_rawset (L: number, idx: number): void
+  _lua_setmetatable (L: number, idx: number): number
   _lua_rawget (L: number, idx: number): number
   _lua_rawseti (L: number, idx: number, n: bigint): void
   _lua_rawgeti (L: number, idx: number, n: bigint): number

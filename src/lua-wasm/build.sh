@@ -34,7 +34,7 @@ functions=(
   lua_pushlightuserdata lua_pushcclosure lua_createtable lua_rawset lua_rawget lua_rawseti
   lua_rawgeti lua_next lua_resume lua_status lua_yieldk lua_isyieldable lua_error lua_pcallk
   lua_sethook luaL_ref luaL_unref luaL_loadbufferx luaL_traceback luaL_where lua_concat
-  lua_rotate lua_copy luaL_tolstring
+  lua_rotate lua_copy luaL_tolstring lua_setmetatable
   evlua_json evlua_json_out evlua_yieldk evlua_returnyields
 )
 exported="$(printf "'_%s'," "${functions[@]}")"

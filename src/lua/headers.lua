@@ -48,6 +48,7 @@ local derive = {
 
 -- The private key under which a view keeps its source (a table: no string key can clash).
 local SOURCE = {}
+H.SOURCE = SOURCE
 
 -- pairs() over a view: its headers, never the source key.
 local function view_next(t, k)
@@ -57,8 +58,9 @@ local function view_next(t, k)
 end
 
 --- Views over sources of one sort: lookup(source, kind, name, derive) → the view's value for a
---- name or nil; all(source) → name → list of values. Returns view(kind, source [, entries]), a new
---- view (over entries, a table of lowercase names → the view's values, when given).
+--- name or nil; all(source) → name → list of values. Returns view(kind, source), a new view, and
+--- the views' metatables by kind (a table of lowercase names → a view's values, with the source
+--- under SOURCE, becomes a view with its kind's metatable).
 function H.views(lookup, all)
   local metatables = {}
   for kind, make in pairs(derive) do
@@ -81,11 +83,7 @@ function H.views(lookup, all)
       end,
     }
   end
-  return function(kind, source, entries)
-    if not entries then return setmetatable({ [SOURCE] = source }, metatables[kind]) end
-    entries[SOURCE] = source
-    return setmetatable(entries, metatables[kind])
-  end
+  return function(kind, source) return setmetatable({ [SOURCE] = source }, metatables[kind]) end, metatables
 end
 
 return H

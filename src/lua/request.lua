@@ -10,12 +10,12 @@ local type, tostring, tonumber, pairs, ipairs, select, error, setmetatable, rawg
 local concat, lower, byte, char = table.concat, string.lower, string.byte, string.char
 
 -- What respond() gives JS when the handler streamed its response itself (no status is false).
-local STREAMED = false
+local STREAMED <const> = false
 
 -- A request's _phase: OPEN until the handler uses a response primitive (send_status, send_header,
 -- send_data...), TOUCHED from then on, FINISHED once its response is complete. It is a field of
 -- the request table from the start, so the usual check (an untouched request) is a plain read.
-local OPEN, TOUCHED, FINISHED = 0, 1, 2
+local OPEN <const>, TOUCHED <const>, FINISHED <const> = 0, 1, 2
 
 local parse_urlencoded = forms.parse_urlencoded
 
@@ -54,7 +54,8 @@ local function all_headers(req)
   return all
 end
 
-local header_view = H.views(header_lookup, all_headers)
+local header_view, view_metatables = H.views(header_lookup, all_headers)
+local SOURCE = H.SOURCE
 
 -- Fields built on first access: most requests never read most of them. A builder stores the field
 -- and returns it. (Tail calls all the way down keep the coroutine's stack small: a thread whose
@@ -102,6 +103,7 @@ local function request_index(req, key)
   return nil
 end
 
+-- request.ts makes each request table with this metatable (and room for the fields it brings).
 local request_mt = { __index = request_index }
 
 local function check_open(req, what, level)
@@ -366,14 +368,16 @@ local function serve(req, handler, kind)
   return respond(req, kind, first, second, third)
 end
 
--- Called by JS for every request: route id, exchange id, method (a code of METHOD_CODES, or the
--- name), the path (when the route's handler is known to read it; else it is fetched on first use),
--- the path parameters (nil when there are none), the kind of body ('raw', 'form', 'multipart'; nil
--- for none), and what else the route's handler has been seen to read (prefetch.ts): get_params, and
--- the first entries of the headers_value view.
--- A request table starts with four fields at most (a small table: it is what a waiting request
--- holds); the rest (query, body kind, header views...) are built on first use.
-function M.dispatch(route, id, method, path, params, kind, get_params, header_values)
+-- Called by JS for every request: route id, the request table (empty, with request_mt as its
+-- metatable and room for the fields that come: four, or eight when more come, see request.ts),
+-- exchange id, method (a code of METHOD_CODES, or the name), the path (when the route's handler is
+-- known to read it; else it is fetched on first use), the path parameters (nil when there are
+-- none), the kind of body ('raw', 'form', 'multipart'; nil for none), and what else the route's
+-- handler has been seen to read (prefetch.ts): get_params, and the first entries of the
+-- headers_value view (with the view's metatable). A request table with four fields at most is a
+-- small table: it is what a waiting request holds; the rest (query, body kind, header views...)
+-- are built on first use.
+function M.dispatch(route, req, id, method, path, params, kind, get_params, header_values)
   local name, handler = METHOD_CODES[method], nil
   if name then
     handler = by_code[route][method]
@@ -381,20 +385,15 @@ function M.dispatch(route, id, method, path, params, kind, get_params, header_va
     name = method
     handler = pick(routes[route], METHOD_KEYS[method] or lower(method))
   end
-  local req
-  if not (get_params or header_values or path) then
-    req = setmetatable({ _id = id, method = name, _phase = OPEN, params = params }, request_mt)
-  elseif params or (get_params and (header_values or path)) or (header_values and path) then
-    -- More than four fields: born with room for them all (8), rather than grown from 4 when they
-    -- come. Four or fewer fit the small table, which is what a waiting request holds.
-    req = setmetatable({ _id = id, method = name, _phase = OPEN, params = params, path = path,
-      get_params = get_params, headers_value = header_values }, request_mt)
-    if header_values then header_view('value', req, header_values) end
-  else
-    req = setmetatable({ _id = id, method = name, _phase = OPEN }, request_mt)
-    if get_params then req.get_params = get_params
-    elseif header_values then req.headers_value = header_view('value', req, header_values)
-    else req.path = path end
+  req._id = id
+  req.method = name
+  req._phase = OPEN
+  if params then req.params = params end
+  if path then req.path = path end
+  if get_params then req.get_params = get_params end
+  if header_values then
+    header_values[SOURCE] = req
+    req.headers_value = header_values
   end
   if kind then req._kind = kind end
   return serve(req, handler, kind)
@@ -413,6 +412,7 @@ function M.current()
 end
 
 -- For the evpoco response object: the primitives without Moonbridge's automatic body processing.
+M.request_mt, M.value_view_mt = request_mt, view_metatables.value
 M.set_status, M.add_header, M.start, M.write, M.check_open = set_status, add_header, start, write, check_open
 
 M.parse_urlencoded = parse_urlencoded

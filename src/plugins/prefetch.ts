@@ -25,19 +25,24 @@ export class RouteReads {
 
 /**
  * The headers_value entries of the names a route reads, as the view table's first entries: a Lua
- * table with room for the view's private key too (so adding it does not resize the table).
- * A value is the header's text, or false when it was sent more than once; an absent header is left
- * out (the view asks JS when it is read, and gets nil).
+ * table with the view's metatable, and room for the view's private key too (so adding it does not
+ * resize the table). A value is the header's text, or false when it was sent more than once; an
+ * absent header is left out (the view asks JS when it is read, and gets nil).
  */
 export class HeaderValues extends LuaPushable {
   readonly #names: readonly string[]
   readonly #raw: readonly string[]
+  readonly #metatable: number
 
-  /** names: what the route reads (looked up when pushed, which start() does at once). */
-  constructor (names: readonly string[], rawHeaders: readonly string[]) {
+  /**
+   * names: what the route reads (looked up when pushed, which start() does at once); metatable:
+   * the registry ref of the view's metatable.
+   */
+  constructor (names: readonly string[], rawHeaders: readonly string[], metatable: number) {
     super()
     this.#names = names
     this.#raw = rawHeaders
+    this.#metatable = metatable
   }
 
   pushLua (engine: LuaEngine, L: number): void {
@@ -53,6 +58,8 @@ export class HeaderValues extends LuaPushable {
       else bytes.pushString(L, v)
       mod._lua_rawset(L, -3)
     }
+    engine.pushRef(L, this.#metatable)
+    mod._lua_setmetatable(L, -2)
   }
 }
 

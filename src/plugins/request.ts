@@ -95,11 +95,13 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
     }
   })
 
-  const refs = { dispatch: 0, loadRoute: 0, jsonEncode: 0 }
+  const refs = { dispatch: 0, loadRoute: 0, jsonEncode: 0, requestMt: 0, valueViewMt: 0 }
   runtime.onBoot((rt) => {
     const mod = rt.callMain(rt.internal('require'), ['evlua.request'])
     refs.dispatch = rt.field(mod, 'dispatch')
     refs.loadRoute = rt.field(mod, 'load_route')
+    refs.requestMt = rt.field(mod, 'request_mt')
+    refs.valueViewMt = rt.field(mod, 'value_view_mt')
     const json = rt.callMain(rt.internal('require'), ['json'])
     refs.jsonEncode = rt.field(json, 'encode')
     rt.engine.unref(json)
@@ -126,15 +128,19 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
       // The fields the route's handler is known to read come along (false: Lua decodes the query).
       const getParams = routeReads.getParams ? queryValues(request, firstValue) || undefined : undefined
       const headerEntries = routeReads.headerNames.length > 0
-        ? new HeaderValues(routeReads.headerNames, request.raw.rawHeaders)
+        ? new HeaderValues(routeReads.headerNames, request.raw.rawHeaders, refs.valueViewMt)
         : undefined
-      // The answer goes out from settled(), at once when the handler never waits: no promise.
       const path = routeReads.path ? pathOf(request.url) : undefined
-      const method = methodCode(request.method)
-      runtime.start(refs.dispatch, [routeId, id, method, path, paramValues, luaBodyKind(request), getParams, headerEntries], taskOptions, id)
+      // _id, method, _phase and those that came: four fit a small table (what a waiting request holds)
+      const fields = 3 + (paramValues ? 1 : 0) + (path !== undefined ? 1 : 0) + (getParams ? 1 : 0) + (headerEntries ? 1 : 0)
+      const table = fields <= 4 ? smallRequestTable : largeRequestTable
+      // The answer goes out from settled(), at once when the handler never waits: no promise.
+      runtime.start(refs.dispatch, [routeId, table, id, methodCode(request.method), path, paramValues, luaBodyKind(request), getParams, headerEntries], taskOptions, id)
     } as LuaRouteHandler
   }
 
+  const smallRequestTable = new RequestTable(refs, 4)
+  const largeRequestTable = new RequestTable(refs, 8)
   const taskOptions: RunOptions = { cpuTimeoutMs, wallTimeoutMs, onSettle: settled, readResults }
 
   /** A request's task has ended: answer with its outcome (the tag is the exchange id). */
@@ -273,6 +279,26 @@ function setBody (engine: LuaEngine, L: number, idx: number, out: unknown[]): un
       }
   }
   return out
+}
+
+/**
+ * A new request table for dispatch: empty, with request.lua's request_mt, and room for the
+ * fields it will get (Lua's setmetatable would be a C call from Lua, dearer than two from here).
+ */
+class RequestTable extends LuaPushable {
+  readonly #refs: { requestMt: number }
+  readonly #size: number
+  constructor (refs: { requestMt: number }, size: number) {
+    super()
+    this.#refs = refs
+    this.#size = size
+  }
+
+  pushLua (engine: LuaEngine, L: number): void {
+    engine.mod._lua_createtable(L, 0, this.#size)
+    engine.pushRef(L, this.#refs.requestMt)
+    engine.mod._lua_setmetatable(L, -2)
+  }
 }
 
 /** Whether an object has an own enumerable key (an empty params object crosses to Lua as nil). */
