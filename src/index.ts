@@ -1,6 +1,6 @@
 import { resolve } from 'node:path'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
-import cookie from '@fastify/cookie'
+import { cookieCodec, type CookieCodec } from './plugins/cookies.ts'
 import { loadConfig, checkAppDir, type EvluaConfig, type EvluaConfigInput } from './config/index.ts'
 import { LuaRuntime } from './lua-bridge/runtime.ts'
 import platformPlugin from './plugins/platform.ts'
@@ -33,6 +33,7 @@ declare module 'fastify' {
   interface FastifyInstance {
     evlua: EvluaContext
     evluaRequests: RequestBridge
+    evluaCookies: CookieCodec
   }
 }
 
@@ -65,8 +66,8 @@ const evlua: FastifyPluginAsync<EvluaOptions> = async function evlua (fastify: F
   fastify.decorate('evlua', { dir, config, runtime })
   fastify.addHook('onClose', async () => { await runtime.close() })
 
-  // Parsed on first read of request.cookies, not by a hook on every request (5 µs each).
-  if (!fastify.hasRequestDecorator('cookies')) await fastify.register(cookie, { hook: false })
+  // Cookies are parsed on first read of request.cookies, not by a hook on every request (5 µs each).
+  fastify.decorate('evluaCookies', await cookieCodec(fastify))
   bodyParsers(fastify)
   await fastify.register(platformPlugin)
   await fastify.register(requestPlugin)

@@ -64,3 +64,13 @@ test('set_cookie after the headers are sent is an error', async (t) => {
   const text = await (await fetch(`${base}/cookies/late`)).text()
   assert.match(text, /^body started \/ .*cannot send a header: headers already sent$/)
 })
+
+test('no cookie hook runs on the Lua routes\' replies: @fastify/cookie is ours in a context of its own', async (t) => {
+  const { app } = await buildServer({ dir: APP, config: { log: { level: 'silent' } } })
+  t.after(() => app.close())
+  await app.ready()
+  const routes = app.printRoutes({ includeHooks: true, commonPrefix: false })
+  assert.match(routes, /\/cookies/)
+  assert.doesNotMatch(routes, /fastifyCookie/)
+  assert.equal(app.hasDecorator('parseCookie'), false)
+})

@@ -73,7 +73,7 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
       query_lists: (id: number) => queryValues(exchanges.get(id).request, allValues),
       cookies: (id: number) => {
         const { request } = exchanges.get(id)
-        return request.cookies ?? fastify.parseCookie(request.headers.cookie ?? '')
+        return request.cookies ?? fastify.evluaCookies.parse(request.headers.cookie ?? '')
       },
       remote_ip: (id: number) => exchanges.get(id).request.ip,
       alive: (id: number) => exchanges.has(id),
