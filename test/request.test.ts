@@ -150,6 +150,18 @@ test('get_params and headers_value: the same values when read from JS and when b
   assert.deepEqual(await read('', {}), { q: null, one: null, upper: null, absent: true, list: null, names: ['connection', 'host'] })
 })
 
+test('a request table holds just the fields it was given, whatever shape it was made in; the others are built on first read', async (t) => {
+  const { app } = await luaApp(t, 'request')
+  const read = async (url: string): Promise<unknown> => JSON.parse((await app.inject({ url })).body)
+  const later = { keys: '_id,_phase,get_params,method,params,path', id: '7', q: 'x', path: 'shapes/7', ip: true, custom: 'mine', kind: 'none' }
+  // The first request brings the path parameters only (a small table); later ones get_params and
+  // path too (the eight-key shape, with headers_value and _kind left empty).
+  assert.deepEqual(await read('/shapes/7?q=x'), { ...later, keys: '_id,_phase,method,params' })
+  assert.deepEqual(await read('/shapes/7?q=x'), later)
+  const { q: _, ...noQuery } = later
+  assert.deepEqual(await read('/shapes/8'), { ...noQuery, id: '8', path: 'shapes/8' })
+})
+
 test('send_status takes a number or a status line; then returning nothing sends it', async (t) => {
   const { app } = await luaApp(t, 'request')
   const n = await app.inject({ url: '/status?s=404' })

@@ -107,6 +107,8 @@ export interface LuaModule {
   _evlua_yieldk?: (L: number, nres: number, ctx: number, k: number) => number
   /** How many yields evlua_yieldk made by returning (for tests). Only in our build. */
   _evlua_returnyields?: () => number
+  /** Our build: pushes a new table with the keys (values empty) and metatable of the table at registry ref. */
+  _evlua_newfrom?: (L: number, ref: number) => void
 }
 
 let modulePromise: Promise<LuaModule> | undefined

@@ -35,12 +35,12 @@ functions=(
   lua_rawgeti lua_next lua_resume lua_status lua_yieldk lua_isyieldable lua_error lua_pcallk
   lua_sethook luaL_ref luaL_unref luaL_loadbufferx luaL_traceback luaL_where lua_concat
   lua_rotate lua_copy luaL_tolstring lua_setmetatable
-  evlua_json evlua_json_out evlua_yieldk evlua_returnyields
+  evlua_json evlua_json_out evlua_yieldk evlua_returnyields evlua_newfrom
 )
 exported="$(printf "'_%s'," "${functions[@]}")"
 
 # Our C beside Lua's: evlua_json.c (a table body as JSON text, read from Lua's own structures),
-# evlua_alloc.c (Lua's allocator).
+# evlua_alloc.c (Lua's allocator), evlua_table.c (a new table with a template's keys in place).
 # Our changes to Lua, applied to a copy of the source:
 # - count-hook.patch: the count hook (the CPU budget and time slices) counts loop back-edges and
 #   function entries instead of instructions. Stock Lua turns on the interpreter's per-instruction
@@ -72,7 +72,7 @@ NODE_PATH=/usr/share/nodejs emcc -O3 ${EMCC_EXTRA:-} -fwasm-exceptions -sSUPPORT
   -sEXPORTED_FUNCTIONS="[${exported%,}]" \
   -sEXPORTED_RUNTIME_METHODS="['addFunction','removeFunction']" \
   -sNODEJS_CATCH_EXIT=0 -sNODEJS_CATCH_REJECTION=0 \
-  -I "$work/patched/src" -o "$work/lua.cjs" "${sources[@]}" "$here/evlua_json.c" "$here/evlua_alloc.c"
+  -I "$work/patched/src" -o "$work/lua.cjs" "${sources[@]}" "$here/evlua_json.c" "$here/evlua_alloc.c" "$here/evlua_table.c"
 
 out="${OUT:-$here}"
 mkdir -p "$out"

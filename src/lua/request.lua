@@ -106,6 +106,24 @@ end
 -- request.ts makes each request table with this metatable (and room for the fields it brings).
 local request_mt = { __index = request_index }
 
+-- The shapes a request table starts in, by what comes with it besides _id, method and _phase:
+-- our Lua build makes each request table from one of these (evlua_table.c), its keys in place,
+-- so that dispatch fills them without inserting them. Four keys at most fit a small table: it is
+-- what a waiting request holds; more take the eight-key shape.
+local function template(...)
+  local t = setmetatable({}, request_mt)
+  for i = 1, select('#', ...) do rawset(t, (select(i, ...)), true) end
+  return t
+end
+local templates = {
+  none = template('_id', 'method', '_phase'),
+  params = template('_id', 'method', '_phase', 'params'),
+  path = template('_id', 'method', '_phase', 'path'),
+  get_params = template('_id', 'method', '_phase', 'get_params'),
+  headers_value = template('_id', 'method', '_phase', 'headers_value'),
+  all = template('_id', 'method', '_phase', 'params', 'path', 'get_params', 'headers_value', '_kind'),
+}
+
 local function check_open(req, what, level)
   if req._phase == FINISHED then error('cannot ' .. what .. ': the response is already finished', level) end
 end
@@ -369,7 +387,7 @@ local function serve(req, handler, kind)
 end
 
 -- Called by JS for every request: route id, the request table (empty, with request_mt as its
--- metatable and room for the fields that come: four, or eight when more come, see request.ts),
+-- metatable and room for the fields that come: one of the templates' shapes, see request.ts),
 -- exchange id, method (a code of METHOD_CODES, or the name), the path (when the route's handler is
 -- known to read it; else it is fetched on first use), the path parameters (nil when there are
 -- none), the kind of body ('raw', 'form', 'multipart'; nil for none), and what else the route's
@@ -412,7 +430,7 @@ function M.current()
 end
 
 -- For the evpoco response object: the primitives without Moonbridge's automatic body processing.
-M.request_mt, M.value_view_mt = request_mt, view_metatables.value
+M.request_mt, M.value_view_mt, M._templates = request_mt, view_metatables.value, templates
 M.set_status, M.add_header, M.start, M.write, M.check_open = set_status, add_header, start, write, check_open
 
 M.parse_urlencoded = parse_urlencoded

@@ -96,12 +96,23 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
   })
 
   const refs = { dispatch: 0, loadRoute: 0, jsonEncode: 0, requestMt: 0, valueViewMt: 0 }
+  const tables = {
+    none: new RequestTable(refs, 4),
+    params: new RequestTable(refs, 4),
+    path: new RequestTable(refs, 4),
+    get_params: new RequestTable(refs, 4),
+    headers_value: new RequestTable(refs, 4),
+    all: new RequestTable(refs, 8)
+  }
   runtime.onBoot((rt) => {
     const mod = rt.callMain(rt.internal('require'), ['evlua.request'])
     refs.dispatch = rt.field(mod, 'dispatch')
     refs.loadRoute = rt.field(mod, 'load_route')
     refs.requestMt = rt.field(mod, 'request_mt')
     refs.valueViewMt = rt.field(mod, 'value_view_mt')
+    const templates = rt.field(mod, '_templates')
+    for (const [shape, table] of Object.entries(tables)) table.template = rt.field(templates, shape)
+    rt.engine.unref(templates)
     const json = rt.callMain(rt.internal('require'), ['json'])
     refs.jsonEncode = rt.field(json, 'encode')
     rt.engine.unref(json)
@@ -132,15 +143,15 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
         : undefined
       const path = routeReads.path ? pathOf(request.url) : undefined
       // _id, method, _phase and those that came: four fit a small table (what a waiting request holds)
-      const fields = 3 + (paramValues ? 1 : 0) + (path !== undefined ? 1 : 0) + (getParams ? 1 : 0) + (headerEntries ? 1 : 0)
-      const table = fields <= 4 ? smallRequestTable : largeRequestTable
+      const extra = (paramValues ? 1 : 0) + (path !== undefined ? 1 : 0) + (getParams ? 1 : 0) + (headerEntries ? 1 : 0)
+      const table = extra > 1
+        ? tables.all
+        : paramValues ? tables.params : path !== undefined ? tables.path : getParams ? tables.get_params : headerEntries ? tables.headers_value : tables.none
       // The answer goes out from settled(), at once when the handler never waits: no promise.
       runtime.start(refs.dispatch, [routeId, table, id, methodCode(request.method), path, paramValues, luaBodyKind(request), getParams, headerEntries], taskOptions, id)
     } as LuaRouteHandler
   }
 
-  const smallRequestTable = new RequestTable(refs, 4)
-  const largeRequestTable = new RequestTable(refs, 8)
   const taskOptions: RunOptions = { cpuTimeoutMs, wallTimeoutMs, onSettle: settled, readResults }
 
   /** A request's task has ended: answer with its outcome (the tag is the exchange id). */
@@ -282,12 +293,16 @@ function setBody (engine: LuaEngine, L: number, idx: number, out: unknown[]): un
 }
 
 /**
- * A new request table for dispatch: empty, with request.lua's request_mt, and room for the
- * fields it will get (Lua's setmetatable would be a C call from Lua, dearer than two from here).
+ * A new request table for dispatch, of one shape: with request.lua's request_mt, and room for the
+ * fields it will get. Our Lua build copies the shape's template, keys in place (evlua_table.c);
+ * on wasmoon's, the table is sized (Lua's setmetatable would be a C call from Lua, dearer than
+ * two from here).
  */
 class RequestTable extends LuaPushable {
   readonly #refs: { requestMt: number }
   readonly #size: number
+  /** Registry ref of the shape's template (request.lua's templates). */
+  template = 0
   constructor (refs: { requestMt: number }, size: number) {
     super()
     this.#refs = refs
@@ -295,9 +310,14 @@ class RequestTable extends LuaPushable {
   }
 
   pushLua (engine: LuaEngine, L: number): void {
-    engine.mod._lua_createtable(L, 0, this.#size)
+    const mod = engine.mod
+    if (mod._evlua_newfrom) {
+      mod._evlua_newfrom(L, this.template)
+      return
+    }
+    mod._lua_createtable(L, 0, this.#size)
     engine.pushRef(L, this.#refs.requestMt)
-    engine.mod._lua_setmetatable(L, -2)
+    mod._lua_setmetatable(L, -2)
   }
 }
 
