@@ -429,8 +429,10 @@ function M.current()
   return nil
 end
 
--- For the evpoco response object: the primitives without Moonbridge's automatic body processing.
+-- For request.ts, which makes the request tables and the prefetched headers_value views.
 M.request_mt, M.value_view_mt, M._templates = request_mt, view_metatables.value, templates
+
+-- For the evpoco response object: the primitives without Moonbridge's automatic body processing.
 M.set_status, M.add_header, M.start, M.write, M.check_open = set_status, add_header, start, write, check_open
 
 M.parse_urlencoded = parse_urlencoded

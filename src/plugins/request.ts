@@ -142,14 +142,23 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
         ? new HeaderValues(routeReads.headerNames, request.raw.rawHeaders, refs.valueViewMt)
         : undefined
       const path = routeReads.path ? pathOf(request.url) : undefined
-      // _id, method, _phase and those that came: four fit a small table (what a waiting request holds)
-      const extra = (paramValues ? 1 : 0) + (path !== undefined ? 1 : 0) + (getParams ? 1 : 0) + (headerEntries ? 1 : 0)
-      const table = extra > 1
-        ? tables.all
-        : paramValues ? tables.params : path !== undefined ? tables.path : getParams ? tables.get_params : headerEntries ? tables.headers_value : tables.none
+      const table = requestTable(paramValues, path, getParams, headerEntries)
       // The answer goes out from settled(), at once when the handler never waits: no promise.
       runtime.start(refs.dispatch, [routeId, table, id, methodCode(request.method), path, paramValues, luaBodyKind(request), getParams, headerEntries], taskOptions, id)
     } as LuaRouteHandler
+  }
+
+  /**
+   * The shape of a request's table: _id, method and _phase, and the fields that come along. Four
+   * fit a small table (what a waiting request holds); more take the eight-key shape.
+   */
+  function requestTable (params: unknown, path: unknown, getParams: unknown, headerValues: unknown): RequestTable {
+    const extra = (params ? 1 : 0) + (path !== undefined ? 1 : 0) + (getParams ? 1 : 0) + (headerValues ? 1 : 0)
+    if (extra > 1) return tables.all
+    if (params) return tables.params
+    if (path !== undefined) return tables.path
+    if (getParams) return tables.get_params
+    return headerValues ? tables.headers_value : tables.none
   }
 
   const taskOptions: RunOptions = { cpuTimeoutMs, wallTimeoutMs, onSettle: settled, readResults }
