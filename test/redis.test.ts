@@ -140,6 +140,20 @@ test('Redis down: commands return nil, err and the server keeps serving; back up
   assert.deepEqual(r.body, { pong: 'PONG' })
 })
 
+test('closing the app succeeds while Redis is down, or goes away as it closes', async () => {
+  for (const when of ['before', 'during']) {
+    const own = await startRedis()
+    const app = await dataApp(undefined, { redis: { url: own.url } })
+    assert.deepEqual((await getJson(app, '/redis/ping')).body, { pong: 'PONG' })
+    if (when === 'before') {
+      await own.stop()
+      await app.close()
+    } else {
+      await Promise.all([app.close(), own.stop()])
+    }
+  }
+})
+
 test('an unreachable Redis at start-up fails the start with a message that names the setting', async () => {
   const own = await startRedis()
   const url = own.url

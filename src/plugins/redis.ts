@@ -84,8 +84,8 @@ async function redisPlugin (fastify: FastifyInstance): Promise<void> {
     client.disconnect()
     throw new Error(`evredis: cannot connect to Redis at ${redactUrl(url)} (config redis.url / REDIS_URL): ${(err as Error).message}`)
   }
-  // @fastify/redis owns the client from here: fastify.redis.evlua, quit on close.
-  await fastify.register(fastifyRedis, { client, namespace: 'evlua', closeClient: true })
+  // @fastify/redis holds the client from here (fastify.redis.evlua); we close it (see onClose).
+  await fastify.register(fastifyRedis, { client, namespace: 'evlua', closeClient: false })
 
   /** A command's failure as Lua sees it: Redis' error reply, or why the server cannot be reached. */
   function failure (err: unknown): Error {
@@ -229,6 +229,9 @@ async function redisPlugin (fastify: FastifyInstance): Promise<void> {
       subscriber = undefined
       await s.quit().catch(() => { s.disconnect() })
     }
+    // QUIT fails with "Connection is closed" when the server closes the socket before its reply
+    // is read (or is down): closing the app must not fail for that.
+    await client.quit().catch(() => { client.disconnect() })
   })
 }
 
