@@ -96,14 +96,9 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
   })
 
   const refs = { dispatch: 0, loadRoute: 0, jsonEncode: 0, requestMt: 0, valueViewMt: 0 }
-  const tables = {
-    none: new RequestTable(refs, 4),
-    params: new RequestTable(refs, 4),
-    path: new RequestTable(refs, 4),
-    get_params: new RequestTable(refs, 4),
-    headers_value: new RequestTable(refs, 4),
-    all: new RequestTable(refs, 8)
-  }
+  // request.lua's template shapes: 'all' has eight keys, the others fit a small table (four).
+  const tables = {} as Record<RequestShape, RequestTable>
+  for (const shape of REQUEST_SHAPES) tables[shape] = new RequestTable(refs, shape === 'all' ? 8 : 4)
   runtime.onBoot((rt) => {
     const mod = rt.callMain(rt.internal('require'), ['evlua.request'])
     refs.dispatch = rt.field(mod, 'dispatch')
@@ -111,7 +106,7 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
     refs.requestMt = rt.field(mod, 'request_mt')
     refs.valueViewMt = rt.field(mod, 'value_view_mt')
     const templates = rt.field(mod, '_templates')
-    for (const [shape, table] of Object.entries(tables)) table.template = rt.field(templates, shape)
+    for (const shape of REQUEST_SHAPES) tables[shape].template = rt.field(templates, shape)
     rt.engine.unref(templates)
     const json = rt.callMain(rt.internal('require'), ['json'])
     refs.jsonEncode = rt.field(json, 'encode')
@@ -300,6 +295,10 @@ function setBody (engine: LuaEngine, L: number, idx: number, out: unknown[]): un
   }
   return out
 }
+
+/** The shapes of request.lua's request-table templates, by what comes besides _id, method and _phase. */
+const REQUEST_SHAPES = ['none', 'params', 'path', 'get_params', 'headers_value', 'all'] as const
+type RequestShape = typeof REQUEST_SHAPES[number]
 
 /**
  * A new request table for dispatch, of one shape: with request.lua's request_mt, and room for the
