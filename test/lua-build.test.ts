@@ -211,6 +211,17 @@ test('EVLUA_LUA_BUILD=wasmoon runs the same app on wasmoon\'s build', async (t) 
   assert.equal(caught, false, 'a Lua error raised under a JS call is still a Lua error')
   assert.match(String(message), /table index is NaN/)
 
+  // Request tables made key by key (wasmoon's build has no evlua_newfrom), fields brought along too.
+  const { app: request } = await luaApp(t, 'request')
+  const reads = async (): Promise<unknown> => (await request.inject({ url: '/reads?q=a', headers: { 'x-one': 'One' } })).json()
+  const expected = { q: 'a', one: 'One', upper: 'One', absent: true, list: ['a'], names: ['host', 'user-agent', 'x-one'] }
+  assert.deepEqual(await reads(), expected)
+  assert.deepEqual(await reads(), expected, 'the same once get_params and headers_value come with the request')
+  const shapes = async (): Promise<unknown> => (await request.inject({ url: '/shapes/7?q=x' })).json()
+  const later = { keys: '_id,_phase,get_params,method,params,path', id: '7', q: 'x', path: 'shapes/7', ip: true, custom: 'mine', kind: 'none' }
+  assert.deepEqual(await shapes(), { ...later, keys: '_id,_phase,method,params' })
+  assert.deepEqual(await shapes(), later)
+
   const { app: coroutines } = await luaApp(t, 'coroutines')
   const waited = await coroutines.inject({ url: '/pcall' })
   assert.equal(waited.statusCode, 200)

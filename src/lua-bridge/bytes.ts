@@ -14,6 +14,7 @@ const SHORT = 32
 export class Bytes {
   readonly #mod: LuaModule
   #heap: Buffer
+  #words: Uint32Array
   readonly #lenPtr: number
   readonly #scratch: number
 
@@ -22,6 +23,7 @@ export class Bytes {
     this.#lenPtr = mod._malloc(8)
     this.#scratch = mod._malloc(SCRATCH_SIZE)
     this.#heap = Buffer.from(mod.HEAPU8.buffer)
+    this.#words = new Uint32Array(mod.HEAPU8.buffer)
   }
 
   /** The wasm memory as a Buffer; re-read after anything that may grow memory. */
@@ -30,6 +32,12 @@ export class Bytes {
     // length is read in ~1 ns; the buffer's byteLength, a wasm memory's, costs ~13.)
     if (this.#heap.length === 0) this.#heap = Buffer.from(this.#mod.HEAPU8.buffer)
     return this.#heap
+  }
+
+  /** The 32-bit word at ptr (4-aligned) of wasm memory: a lookup, where Buffer#readUInt32LE checks and combines bytes. */
+  u32 (ptr: number): number {
+    if (this.#words.length === 0) this.#words = new Uint32Array(this.#mod.HEAPU8.buffer)
+    return this.#words[ptr >>> 2]
   }
 
   /** Push a JS string (as UTF-8) onto L. */
@@ -81,7 +89,7 @@ export class Bytes {
   readString (L: number, idx: number): string | Buffer {
     const ptr = this.#mod._lua_tolstring(L, idx, this.#lenPtr)
     const heap = this.heap()
-    return this.decode(heap, ptr, heap.readUInt32LE(this.#lenPtr))
+    return this.decode(heap, ptr, this.u32(this.#lenPtr))
   }
 
   /** The len bytes at ptr of heap: a JS string if UTF-8, else a Buffer (a copy). */
@@ -99,7 +107,7 @@ export class Bytes {
   readBytes (L: number, idx: number): Buffer {
     const ptr = this.#mod._lua_tolstring(L, idx, this.#lenPtr)
     const heap = this.heap()
-    const len = heap.readUInt32LE(this.#lenPtr)
+    const len = this.u32(this.#lenPtr)
     return Buffer.from(heap.subarray(ptr, ptr + len))
   }
 

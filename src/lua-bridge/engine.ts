@@ -555,6 +555,17 @@ export class LuaEngine {
     this.#names.set(s, this.ref(L))
   }
 
+  /** The registry ref of a recurring string (as pushName keeps it), made now if need be. */
+  nameRef (s: string): number {
+    let ref = this.#names.get(s)
+    if (ref === undefined) {
+      this.bytes.pushString(this.L, s)
+      ref = this.ref(this.L)
+      this.#names.set(s, ref)
+    }
+    return ref
+  }
+
   /** Compile source onto L's stack as a function; throws LuaError naming chunk and line. */
   load (L: number, source: string | Uint8Array, chunkName: string): void {
     const buf = typeof source === 'string' ? Buffer.from(source, 'utf8') : source

@@ -24,8 +24,7 @@ export class NativeJsonWriter {
   write (t: number): string | Buffer | typeof UNSUPPORTED {
     const n = this.#encode(t)
     if (n < 0) return UNSUPPORTED
-    const heap = this.#bytes.heap()
-    const start = heap.readUInt32LE(this.#out)
-    return jsonText(heap, start, n, heap.readUInt32LE(this.#out + 4))
+    const bytes = this.#bytes
+    return jsonText(bytes.heap(), bytes.u32(this.#out), n, bytes.u32(this.#out + 4))
   }
 }

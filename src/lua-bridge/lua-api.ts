@@ -107,8 +107,11 @@ export interface LuaModule {
   _evlua_yieldk?: (L: number, nres: number, ctx: number, k: number) => number
   /** How many yields evlua_yieldk made by returning (for tests). Only in our build. */
   _evlua_returnyields?: () => number
-  /** Our build: pushes a new table with the keys (values empty) and metatable of the table at registry ref. */
-  _evlua_newfrom?: (L: number, ref: number) => void
+  /**
+   * Our build: replaces the n values on top of the stack with a new table made from the template
+   * at registry ref: its keys in place, the values under its first n listed keys, its metatable.
+   */
+  _evlua_newfrom?: (L: number, ref: number, n: number) => void
 }
 
 let modulePromise: Promise<LuaModule> | undefined

@@ -288,7 +288,7 @@ export class Scheduler {
       task.cpu += end - task.sliceStart
       if (outer) outer.sliceStart += end - start
     }
-    const nres = engine.bytes.heap().readUInt32LE(this.#nresPtr)
+    const nres = engine.bytes.u32(this.#nresPtr)
 
     if (status === LUA_OK) {
       if (task.abort) {

@@ -1,5 +1,5 @@
--- The Moonbridge request object over one HTTP exchange, the route table, and the dispatcher
--- that turns a handler's return values into a response for the JS side.
+-- The Moonbridge request object over one HTTP exchange, the route table, and serve, which runs a
+-- handler and turns its return values into a response for the JS side.
 local fns = ...
 local json = require 'json'
 local forms = require 'evlua.forms'
@@ -7,7 +7,7 @@ local H = require 'evlua.headers'
 
 local type, tostring, tonumber, pairs, ipairs, select, error, setmetatable, rawget, rawset =
   type, tostring, tonumber, pairs, ipairs, select, error, setmetatable, rawget, rawset
-local concat, lower, byte, char = table.concat, string.lower, string.byte, string.char
+local concat = table.concat
 
 -- What respond() gives JS when the handler streamed its response itself (no status is false).
 local STREAMED <const> = false
@@ -103,26 +103,18 @@ local function request_index(req, key)
   return nil
 end
 
--- request.ts makes each request table with this metatable (and room for the fields it brings).
+-- Every request table has this metatable (its template's).
 local request_mt = { __index = request_index }
 
--- The shapes a request table starts in, by what comes with it besides _id, method and _phase:
--- our Lua build makes each request table from one of these (evlua_table.c), its keys in place,
--- so that dispatch fills them without inserting them. Four keys at most fit a small table: it is
--- what a waiting request holds; more take the eight-key shape.
+-- A template a request table is made from (request.ts keeps one per shape: the keys a request
+-- table starts with): its keys in order in its array part, the order request.ts pushes their
+-- values in, and in place in its hash part (copied, so that filling them inserts nothing: in our
+-- Lua build, evlua_table.c).
 local function template(...)
-  local t = setmetatable({}, request_mt)
+  local t = setmetatable({ ... }, request_mt)
   for i = 1, select('#', ...) do rawset(t, (select(i, ...)), true) end
   return t
 end
-local templates = {
-  none = template('_id', 'method', '_phase'),
-  params = template('_id', 'method', '_phase', 'params'),
-  path = template('_id', 'method', '_phase', 'path'),
-  get_params = template('_id', 'method', '_phase', 'get_params'),
-  headers_value = template('_id', 'method', '_phase', 'headers_value'),
-  all = template('_id', 'method', '_phase', 'params', 'path', 'get_params', 'headers_value', '_kind'),
-}
 
 local function check_open(req, what, level)
   if req._phase == FINISHED then error('cannot ' .. what .. ': the response is already finished', level) end
@@ -284,7 +276,7 @@ local function pick(handlers, key)
   return handlers.any
 end
 
--- The methods request.ts passes as numbers (a number crosses for less than a string), by code.
+-- The methods by code (request.ts's METHOD_NAMES: it looks a route's handler up by code).
 local METHOD_CODES = { 'GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS' }
 -- Each route's handler by method code, picked once when the route loads.
 local by_code = {}
@@ -374,10 +366,13 @@ local function respond(req, kind, first, second, third)
   return answer(rawget(req, '_status'), headers, first, second, third)
 end
 
--- The handler runs in this small frame, not dispatch's (a tail call), so its stack starts low.
--- The usual answer (one value from a handler that used no response primitive, no body) is
--- settled here, without a call to respond().
+-- Called by JS for every request, as its coroutine's first function: the request table (filled
+-- by JS: _id, method, _phase, and what the route's handler has been seen to read, see
+-- prefetch.ts), the route's handler for the method (by_code, which JS looks up once), and the
+-- kind of body ('raw', 'form', 'multipart'; nil for none). The usual answer (one value from a
+-- handler that used no response primitive, no body) is settled here, without a call to respond().
 local function serve(req, handler, kind)
+  if kind then req._kind = kind end
   local first, second, third = handler(req)
   if second == nil and third == nil and req._phase == OPEN and not kind then
     req._phase = FINISHED
@@ -386,35 +381,9 @@ local function serve(req, handler, kind)
   return respond(req, kind, first, second, third)
 end
 
--- Called by JS for every request: route id, the request table (empty, with request_mt as its
--- metatable and room for the fields that come: one of the templates' shapes, see request.ts),
--- exchange id, method (a code of METHOD_CODES, or the name), the path (when the route's handler is
--- known to read it; else it is fetched on first use), the path parameters (nil when there are
--- none), the kind of body ('raw', 'form', 'multipart'; nil for none), and what else the route's
--- handler has been seen to read (prefetch.ts): get_params, and the first entries of the
--- headers_value view (with the view's metatable). A request table with four fields at most is a
--- small table: it is what a waiting request holds; the rest (query, body kind, header views...)
--- are built on first use.
-function M.dispatch(route, req, id, method, path, params, kind, get_params, header_values)
-  local name, handler = METHOD_CODES[method], nil
-  if name then
-    handler = by_code[route][method]
-  else
-    name = method
-    handler = pick(routes[route], METHOD_KEYS[method] or lower(method))
-  end
-  req._id = id
-  req.method = name
-  req._phase = OPEN
-  if params then req.params = params end
-  if path then req.path = path end
-  if get_params then req.get_params = get_params end
-  if header_values then
-    header_values[SOURCE] = req
-    req.headers_value = header_values
-  end
-  if kind then req._kind = kind end
-  return serve(req, handler, kind)
+-- The handler a route has for a method code, for JS to hold (nil when none).
+function M.handler(route, code)
+  return by_code[route][code]
 end
 
 --- The request the calling coroutine serves, or nil: serve's first local, in the coroutine's
@@ -429,8 +398,9 @@ function M.current()
   return nil
 end
 
--- For request.ts, which makes the request tables and the prefetched headers_value views.
-M.request_mt, M.value_view_mt, M._templates = request_mt, view_metatables.value, templates
+-- For request.ts, which makes the request tables (from templates) and the prefetched headers_value
+-- views, and starts each request's coroutine with serve.
+M.serve, M.template, M.request_mt, M.value_view_mt, M._source = serve, template, request_mt, view_metatables.value, SOURCE
 
 -- For the evpoco response object: the primitives without Moonbridge's automatic body processing.
 M.set_status, M.add_header, M.start, M.write, M.check_open = set_status, add_header, start, write, check_open

@@ -6,7 +6,7 @@ import fp from 'fastify-plugin'
 import { luaSource } from '../lua-bridge/modules.ts'
 import { LuaRuntimeError, TaskAbortedError, type RunOptions, type StartedTask } from '../lua-bridge/scheduler.ts'
 import type { LuaEngine } from '../lua-bridge/engine.ts'
-import { LUA_TNIL, LUA_TNUMBER, LUA_TSTRING, LUA_TTABLE } from '../lua-bridge/lua-api.ts'
+import { LUA_TNIL, LUA_TNUMBER, LUA_TSTRING, LUA_TTABLE, luaInteger } from '../lua-bridge/lua-api.ts'
 import { LuaPushable, multi } from '../lua-bridge/values.ts'
 import { indexOf, slice } from '../lua-bridge/strings.ts'
 import { EVLUA_ERR_ENGINE, EVLUA_ERR_LUA_RUNTIME, EVLUA_ERR_LUA_CPU_TIMEOUT, EVLUA_ERR_LUA_REQUEST_TIMEOUT } from '../errors.ts'
@@ -15,7 +15,7 @@ import { HeaderValues, RouteReads, headerValue, sameName } from './prefetch.ts'
 import { JsonBodyError, encodeTableBody } from './json-body.ts'
 import formsPlugin, { bodyKind } from './forms.ts'
 
-/** What the dispatcher returns when the handler streamed its response itself. */
+/** What serve returns when the handler streamed its response itself. */
 const STREAMED = false
 /** Default content types by the codes setBody gives. */
 const CONTENT_TYPES = ['', 'text/plain; charset=utf-8', 'application/json; charset=utf-8']
@@ -29,7 +29,7 @@ export interface RequestBridge {
   handler (routeId: number, catchAllParam?: string): LuaRouteHandler
   readonly exchanges: Exchanges
   /** Registry refs of request.lua's entry points on the current engine. */
-  readonly refs: { dispatch: number, loadRoute: number }
+  readonly refs: { serve: number, loadRoute: number }
 }
 
 /**
@@ -95,24 +95,40 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
     }
   })
 
-  const refs = { dispatch: 0, loadRoute: 0, jsonEncode: 0, requestMt: 0, valueViewMt: 0 }
-  // request.lua's template shapes: 'all' has eight keys, the others fit a small table (four).
-  const tables = {} as Record<RequestShape, RequestTable>
-  for (const shape of REQUEST_SHAPES) tables[shape] = new RequestTable(refs, shape === 'all' ? 8 : 4)
+  const refs = { serve: 0, handler: 0, loadRoute: 0, jsonEncode: 0, requestMt: 0, valueViewMt: 0, source: 0, headersValue: 0 }
+  const shapes = REQUEST_SHAPES.map((keys) => new RequestShape(keys))
+  /** The method names (by methodCode) as registry refs; each route's handler by route id × 8 + method code. */
+  let methodNames: number[] = []
+  let handlers: RegistryValue[] = []
   runtime.onBoot((rt) => {
+    const { engine } = rt
     const mod = rt.callMain(rt.internal('require'), ['evlua.request'])
-    refs.dispatch = rt.field(mod, 'dispatch')
+    refs.serve = rt.field(mod, 'serve')
+    refs.handler = rt.field(mod, 'handler')
     refs.loadRoute = rt.field(mod, 'load_route')
     refs.requestMt = rt.field(mod, 'request_mt')
     refs.valueViewMt = rt.field(mod, 'value_view_mt')
-    const templates = rt.field(mod, '_templates')
-    for (const shape of REQUEST_SHAPES) tables[shape].template = rt.field(templates, shape)
-    rt.engine.unref(templates)
+    refs.source = rt.field(mod, '_source')
+    refs.headersValue = engine.nameRef('headers_value')
+    const template = rt.field(mod, 'template')
+    for (const shape of shapes) {
+      shape.template = rt.callMain(template, shape.keys)
+      shape.keyRefs = shape.keys.map((k) => engine.nameRef(k))
+    }
+    engine.unref(template)
     const json = rt.callMain(rt.internal('require'), ['json'])
     refs.jsonEncode = rt.field(json, 'encode')
-    rt.engine.unref(json)
-    rt.engine.unref(mod)
+    engine.unref(json)
+    engine.unref(mod)
+    methodNames = METHOD_NAMES.map((name) => name ? engine.nameRef(name) : 0)
+    handlers = []
   })
+
+  /** The route's handler for a method code, fetched from Lua once per engine. */
+  function handlerOf (routeId: number, code: number): RegistryValue {
+    const key = routeId * 8 + code
+    return (handlers[key] ??= new RegistryValue(runtime.callMain(refs.handler, [routeId, code])))
+  }
 
   const cpuTimeoutMs = config.lua.cpu_timeout_ms
   const wallTimeoutMs = config.lua.request_timeout_ms
@@ -121,39 +137,35 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
   const reads: RouteReads[] = []
   const readsOf = (route: number): RouteReads => (reads[route] ??= new RouteReads())
 
+  /** serve()'s arguments, filled for each request just before start() pushes them (at once). */
+  const request = new RequestTable(refs)
+  const serveArgs: unknown[] = [request, undefined, undefined]
+
   function handler (routeId: number, catchAllParam?: string): LuaRouteHandler {
     const routeReads = readsOf(routeId)
-    return function luaRoute (request, reply) {
-      const id = exchanges.open(request, reply, routeId)
-      let params = request.params as Record<string, string> | undefined
+    return function luaRoute (req, reply) {
+      const id = exchanges.open(req, reply, routeId)
+      let params = req.params as Record<string, string> | undefined
       if (catchAllParam && params) {
         const { '*': rest, ...others } = params
         params = { ...others, [catchAllParam]: rest ?? '' }
       }
-      const paramValues = params && hasKeys(params) ? new RecordValues(params, asIs) : undefined
+      const code = methodCode(req.method)
+      request.id = id
+      request.method = code > 0 ? methodNames[code] : req.method
+      request.params = params && hasKeys(params) ? new RecordValues(params, asIs) : undefined
       // The fields the route's handler is known to read come along (false: Lua decodes the query).
-      const getParams = routeReads.getParams ? queryValues(request, firstValue) || undefined : undefined
-      const headerEntries = routeReads.headerNames.length > 0
-        ? new HeaderValues(routeReads.headerNames, request.raw.rawHeaders, refs.valueViewMt)
+      request.getParams = routeReads.getParams ? queryValues(req, firstValue) || undefined : undefined
+      request.headers = routeReads.headerNames.length > 0
+        ? new HeaderValues(routeReads.headerNames, req.raw.rawHeaders, refs.valueViewMt)
         : undefined
-      const path = routeReads.path ? pathOf(request.url) : undefined
-      const table = requestTable(paramValues, path, getParams, headerEntries)
+      request.path = routeReads.path ? pathOf(req.url) : undefined
+      request.shape = shapes[shapeOf(request)]
+      serveArgs[1] = code > 0 ? handlerOf(routeId, code) : undefined
+      serveArgs[2] = luaBodyKind(req)
       // The answer goes out from settled(), at once when the handler never waits: no promise.
-      runtime.start(refs.dispatch, [routeId, table, id, methodCode(request.method), path, paramValues, luaBodyKind(request), getParams, headerEntries], taskOptions, id)
+      runtime.start(refs.serve, serveArgs, taskOptions, id)
     } as LuaRouteHandler
-  }
-
-  /**
-   * The shape of a request's table: _id, method and _phase, and the fields that come along. Four
-   * fit a small table (what a waiting request holds); more take the eight-key shape.
-   */
-  function requestTable (params: unknown, path: unknown, getParams: unknown, headerValues: unknown): RequestTable {
-    const extra = (params ? 1 : 0) + (path !== undefined ? 1 : 0) + (getParams ? 1 : 0) + (headerValues ? 1 : 0)
-    if (extra > 1) return tables.all
-    if (params) return tables.params
-    if (path !== undefined) return tables.path
-    if (getParams) return tables.get_params
-    return headerValues ? tables.headers_value : tables.none
   }
 
   const taskOptions: RunOptions = { cpuTimeoutMs, wallTimeoutMs, onSettle: settled, readResults }
@@ -169,7 +181,7 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
     }
   }
 
-  /** Send what the dispatcher returned (or the error the task ended with). */
+  /** Send what serve returned (or the error the task ended with). */
   function respond (id: number, request: FastifyRequest, reply: FastifyReply, results: unknown[] | undefined, error: Error | undefined): FastifyReply {
     try {
       if (error) throw error
@@ -233,8 +245,11 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
   fastify.decorate('evluaRequests', bridge)
 }
 
-/** The method as request.lua's METHOD_CODES number (a number crosses for less than a string), or its name. */
-function methodCode (method: string): number | string {
+/** request.lua's METHOD_CODES: a method's code is its index (0: another method). */
+const METHOD_NAMES = ['', 'GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
+
+/** The method's code in METHOD_NAMES (a route's handler is looked up by it), 0 for another. */
+function methodCode (method: string): number {
   switch (method) {
     case 'GET': return 1
     case 'HEAD': return 2
@@ -243,7 +258,7 @@ function methodCode (method: string): number | string {
     case 'PATCH': return 5
     case 'DELETE': return 6
     case 'OPTIONS': return 7
-    default: return method
+    default: return 0
   }
 }
 
@@ -260,7 +275,7 @@ function luaBodyKind (request: FastifyRequest): string | undefined {
 }
 
 /**
- * The dispatcher's results as status, body, content type code, headers: a handler's single return
+ * serve()'s results as status, body, content type code, headers: a handler's single return
  * value (a string or table is the body, a number the status, nil no content), or answer()'s
  * status, body, header list. A table body is written as JSON text straight from Lua's memory when
  * it can be (a string, or a Buffer for bytes that are not UTF-8), else converted for tableBody.
@@ -296,37 +311,128 @@ function setBody (engine: LuaEngine, L: number, idx: number, out: unknown[]): un
   return out
 }
 
-/** The shapes of request.lua's request-table templates, by what comes besides _id, method and _phase. */
-const REQUEST_SHAPES = ['none', 'params', 'path', 'get_params', 'headers_value', 'all'] as const
-type RequestShape = typeof REQUEST_SHAPES[number]
+/**
+ * The shapes a request table starts in (request.lua's templates): its keys, in the order their
+ * values are pushed. _id, method and _phase always; what else comes along makes the shape. Four
+ * keys fit a small table (what a waiting request holds); more take the eight-key shape, whose
+ * _kind is set by serve() when there is a body.
+ */
+const REQUEST_SHAPES = [
+  ['_id', 'method', '_phase'],
+  ['_id', 'method', '_phase', 'params'],
+  ['_id', 'method', '_phase', 'path'],
+  ['_id', 'method', '_phase', 'get_params'],
+  ['_id', 'method', '_phase', 'headers_value'],
+  ['_id', 'method', '_phase', 'params', 'path', 'get_params', 'headers_value', '_kind']
+]
+const ALL_FIELDS = 5
+
+/** The index in REQUEST_SHAPES of a request's shape, by the fields that come with it. */
+function shapeOf (r: RequestTable): number {
+  const extra = (r.params ? 1 : 0) + (r.path !== undefined ? 1 : 0) + (r.getParams ? 1 : 0) + (r.headers ? 1 : 0)
+  if (extra > 1) return ALL_FIELDS
+  if (r.params) return 1
+  if (r.path !== undefined) return 2
+  if (r.getParams) return 3
+  return r.headers ? 4 : 0
+}
+
+class RequestShape {
+  readonly keys: string[]
+  /** How many of the keys get their value pushed with the table (headers_value and _kind, last, are set after). */
+  readonly filled: number
+  /** Registry refs, on the current engine: of the template table, and of each key. */
+  template = 0
+  keyRefs: number[] = []
+  constructor (keys: string[]) {
+    this.keys = keys
+    this.filled = keys.filter((k) => k !== 'headers_value' && k !== '_kind').length
+  }
+}
+
+/** A Lua value held in the registry (a route's handler), pushed as itself. */
+class RegistryValue extends LuaPushable {
+  readonly ref: number
+  constructor (ref: number) {
+    super()
+    this.ref = ref
+  }
+
+  pushLua (engine: LuaEngine, L: number): void { engine.pushRef(L, this.ref) }
+}
+
+const OPEN = luaInteger(0)
 
 /**
- * A new request table for dispatch, of one shape: with request.lua's request_mt, and room for the
- * fields it will get. Our Lua build copies the shape's template, keys in place (evlua_table.c);
- * on wasmoon's, the table is sized (Lua's setmetatable would be a C call from Lua, dearer than
- * two from here).
+ * A request's table, pushed already filled: the values in its shape's key order, then one call
+ * makes the table from the shape's template with them (evlua_table.c: the keys in place, no
+ * insertion, no store from Lua). On wasmoon's build, which lacks that call, the table is made and
+ * filled key by key. The headers_value view is linked to its request and set last.
  */
 class RequestTable extends LuaPushable {
-  readonly #refs: { requestMt: number }
-  readonly #size: number
-  /** Registry ref of the shape's template (request.lua's templates). */
-  template = 0
-  constructor (refs: { requestMt: number }, size: number) {
+  readonly #refs: { requestMt: number, source: number, headersValue: number }
+  shape!: RequestShape
+  id = 0
+  /** A registry ref of the method's name, or the name itself. */
+  method: number | string = 0
+  params: RecordValues | undefined
+  path: string | undefined
+  getParams: RecordValues | undefined
+  headers: HeaderValues | undefined
+
+  constructor (refs: { requestMt: number, source: number, headersValue: number }) {
     super()
     this.#refs = refs
-    this.#size = size
   }
 
   pushLua (engine: LuaEngine, L: number): void {
     const mod = engine.mod
-    if (mod._evlua_newfrom) {
-      mod._evlua_newfrom(L, this.template)
-      return
+    const shape = this.shape
+    const keys = shape.keys
+    const base = mod._lua_gettop(L)
+    mod._lua_pushinteger(L, luaInteger(this.id))
+    if (typeof this.method === 'number') engine.pushRef(L, this.method)
+    else engine.bytes.pushString(L, this.method)
+    mod._lua_pushinteger(L, OPEN)
+    const n = shape.filled
+    for (let i = 3; i < n; i++) {
+      switch (keys[i]) {
+        case 'params': pushOrNil(engine, L, this.params); break
+        case 'path': pushOrNil(engine, L, this.path); break
+        default: pushOrNil(engine, L, this.getParams)
+      }
     }
-    mod._lua_createtable(L, 0, this.#size)
-    engine.pushRef(L, this.#refs.requestMt)
-    mod._lua_setmetatable(L, -2)
+    if (mod._evlua_newfrom) {
+      mod._evlua_newfrom(L, shape.template, n)
+    } else {
+      mod._lua_createtable(L, 0, keys.length)
+      engine.pushRef(L, this.#refs.requestMt)
+      mod._lua_setmetatable(L, -2)
+      for (let i = 0; i < n; i++) {
+        if (mod._lua_type(L, base + 1 + i) === LUA_TNIL) continue
+        engine.pushRef(L, shape.keyRefs[i])
+        mod._lua_pushvalue(L, base + 1 + i)
+        mod._lua_rawset(L, -3)
+      }
+      mod._lua_copy(L, -1, base + 1)
+      mod._lua_settop(L, base + 1)
+    }
+    if (this.headers) {
+      // request.headers_value = view, view[SOURCE] = request
+      engine.pushRef(L, this.#refs.headersValue)
+      this.headers.pushLua(engine, L)
+      engine.pushRef(L, this.#refs.source)
+      mod._lua_pushvalue(L, base + 1)
+      mod._lua_rawset(L, -3)
+      mod._lua_rawset(L, base + 1)
+    }
   }
+}
+
+function pushOrNil (engine: LuaEngine, L: number, v: LuaPushable | string | undefined): void {
+  if (v === undefined) engine.mod._lua_pushnil(L)
+  else if (typeof v === 'string') engine.bytes.pushString(L, v)
+  else v.pushLua(engine, L)
 }
 
 /** Whether an object has an own enumerable key (an empty params object crosses to Lua as nil). */
