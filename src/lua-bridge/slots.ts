@@ -36,12 +36,12 @@ export class SlotTable<T> {
   }
 
   get (id: number): T | undefined {
-    const slot = id % SLOTS
+    const slot = slotOf(id)
     return this.#ids[slot] === id ? this.#items[slot] : undefined
   }
 
   delete (id: number): boolean {
-    const slot = id % SLOTS
+    const slot = slotOf(id)
     if (this.#ids[slot] !== id) return false
     this.#items[slot] = undefined
     this.#ids[slot] = 0
@@ -56,4 +56,12 @@ export class SlotTable<T> {
     for (const item of this.#items) if (item !== undefined) out.push(item)
     return out
   }
+}
+
+/**
+ * id % SLOTS, without the modulo: ids are doubles beyond 2^31, and V8 makes a double modulo a
+ * call into C. Dividing by a power of two, flooring and multiplying back are exact here.
+ */
+function slotOf (id: number): number {
+  return id - Math.floor(id / SLOTS) * SLOTS
 }

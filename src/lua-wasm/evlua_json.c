@@ -52,6 +52,11 @@ static int put_byte (char c) {
   return 1;
 }
 
+/* Bytes a JSON string takes as they are: all but the control characters, '"' and '\\'. */
+static const unsigned char PLAIN[256] = {
+  [0x20 ... 0x21] = 1, [0x23 ... 0x5b] = 1, [0x5d ... 0xff] = 1,  /* '"' is 0x22, '\\' 0x5c */
+};
+
 /* A JSON string: escapes as JSON.stringify writes them, other bytes as they are. */
 static int put_string (const char *s, size_t n) {
   static const char hex[] = "0123456789abcdef";
@@ -61,7 +66,8 @@ static int put_string (const char *s, size_t n) {
   *o++ = '"';
   for (size_t i = 0; i < n; i++) {
     unsigned char b = (unsigned char)s[i];
-    if (b >= 0x20 && b != '"' && b != '\\') { *o++ = (char)b; high |= b; continue; }
+    high |= b;
+    if (PLAIN[b]) { *o++ = (char)b; continue; }
     *o++ = '\\';
     switch (b) {
       case '"': *o++ = '"'; break;
