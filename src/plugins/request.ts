@@ -390,7 +390,9 @@ class RequestTable extends LuaPushable {
     const shape = this.shape
     const keys = shape.keys
     const base = mod._lua_gettop(L)
-    mod._lua_pushinteger(L, luaInteger(this.id))
+    // A float: the id is beyond 2^31 (slots.ts), where making the bigint lua_pushinteger takes is a
+    // runtime call (~100 ns). Lua only hands it back to JS, which gets the same number.
+    mod._lua_pushnumber(L, this.id)
     if (typeof this.method === 'number') engine.pushRef(L, this.method)
     else engine.bytes.pushString(L, this.method)
     mod._lua_pushinteger(L, OPEN)
