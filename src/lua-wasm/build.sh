@@ -40,7 +40,8 @@ functions=(
 exported="$(printf "'_%s'," "${functions[@]}")"
 
 # Our C beside Lua's: evlua_json.c (a table body as JSON text, read from Lua's own structures),
-# evlua_alloc.c (Lua's allocator), evlua_table.c (a new table with a template's keys in place).
+# evlua_alloc.c (Lua's allocator), evlua_table.c (a new table with a template's keys in place),
+# evlua_tempret.c (emscripten's setTempRet0/getTempRet0 in wasm rather than imported from JS).
 # Our changes to Lua, applied to a copy of the source:
 # - count-hook.patch: the count hook (the CPU budget and time slices) counts loop back-edges and
 #   function entries instead of instructions. Stock Lua turns on the interpreter's per-instruction
@@ -72,7 +73,7 @@ NODE_PATH=/usr/share/nodejs emcc -O3 ${EMCC_EXTRA:-} -fwasm-exceptions -sSUPPORT
   -sEXPORTED_FUNCTIONS="[${exported%,}]" \
   -sEXPORTED_RUNTIME_METHODS="['addFunction','removeFunction']" \
   -sNODEJS_CATCH_EXIT=0 -sNODEJS_CATCH_REJECTION=0 \
-  -I "$work/patched/src" -o "$work/lua.cjs" "${sources[@]}" "$here/evlua_json.c" "$here/evlua_alloc.c" "$here/evlua_table.c"
+  -I "$work/patched/src" -o "$work/lua.cjs" "${sources[@]}" "$here/evlua_json.c" "$here/evlua_alloc.c" "$here/evlua_table.c" "$here/evlua_tempret.c"
 
 out="${OUT:-$here}"
 mkdir -p "$out"
