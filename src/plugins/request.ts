@@ -138,8 +138,8 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
   const readsOf = (route: number): RouteReads => (reads[route] ??= new RouteReads())
 
   /** serve()'s arguments, filled for each request just before start() pushes them (at once). */
-  const request = new RequestTable(refs)
-  const serveArgs: unknown[] = [request, undefined, undefined]
+  const nextTable = new RequestTable(refs)
+  const serveArgs: unknown[] = [nextTable, undefined, undefined]
 
   function handler (routeId: number, catchAllParam?: string): LuaRouteHandler {
     const routeReads = readsOf(routeId)
@@ -150,17 +150,19 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
         const { '*': rest, ...others } = params
         params = { ...others, [catchAllParam]: rest ?? '' }
       }
+      // Lua routes serve the seven methods of METHOD_NAMES only (router.ts): a code is never 0 here.
       const code = methodCode(req.method)
-      request.id = id
-      request.method = code > 0 ? methodNames[code] : req.method
-      request.params = params && hasKeys(params) ? new RecordValues(params, asIs) : undefined
+      const table = nextTable
+      table.id = id
+      table.method = code > 0 ? methodNames[code] : req.method
+      table.params = params && hasKeys(params) ? new RecordValues(params, asIs) : undefined
       // The fields the route's handler is known to read come along (false: Lua decodes the query).
-      request.getParams = routeReads.getParams ? queryValues(req, firstValue) || undefined : undefined
-      request.headers = routeReads.headerNames.length > 0
+      table.getParams = routeReads.getParams ? queryValues(req, firstValue) || undefined : undefined
+      table.headers = routeReads.headerNames.length > 0
         ? new HeaderValues(routeReads.headerNames, req.raw.rawHeaders, refs.valueViewMt)
         : undefined
-      request.path = routeReads.path ? pathOf(req.url) : undefined
-      request.shape = shapes[shapeOf(request)]
+      table.path = routeReads.path ? pathOf(req.url) : undefined
+      table.shape = shapes[shapeOf(table)]
       serveArgs[1] = code > 0 ? handlerOf(routeId, code) : undefined
       serveArgs[2] = luaBodyKind(req)
       // The answer goes out from settled(), at once when the handler never waits: no promise.
