@@ -544,18 +544,12 @@ export class LuaEngine {
    * Up to MAX_NAMES names; later ones are pushed as plain strings.
    */
   pushName (L: number, s: string): void {
-    const ref = this.#names.get(s)
-    if (ref !== undefined) {
-      this.pushRef(L, ref)
-      return
-    }
-    this.bytes.pushString(L, s)
-    if (this.#names.size >= MAX_NAMES) return
-    this.mod._lua_pushvalue(L, -1)
-    this.#names.set(s, this.ref(L))
+    const ref = this.#names.get(s) ?? (this.#names.size < MAX_NAMES ? this.nameRef(s) : undefined)
+    if (ref !== undefined) this.pushRef(L, ref)
+    else this.bytes.pushString(L, s)
   }
 
-  /** The registry ref of a recurring string (as pushName keeps it), made now if need be. */
+  /** The registry ref of a recurring string (as pushName keeps it), made now if need be (past MAX_NAMES too). */
   nameRef (s: string): number {
     let ref = this.#names.get(s)
     if (ref === undefined) {

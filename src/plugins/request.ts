@@ -7,7 +7,7 @@ import { luaSource } from '../lua-bridge/modules.ts'
 import { LuaRuntimeError, TaskAbortedError, type RunOptions, type StartedTask } from '../lua-bridge/scheduler.ts'
 import type { LuaEngine } from '../lua-bridge/engine.ts'
 import { LUA_TNIL, LUA_TNUMBER, LUA_TSTRING, LUA_TTABLE, luaInteger } from '../lua-bridge/lua-api.ts'
-import { LuaPushable, multi } from '../lua-bridge/values.ts'
+import { LuaFunctionRef, LuaPushable, multi } from '../lua-bridge/values.ts'
 import { indexOf, slice } from '../lua-bridge/strings.ts'
 import { EVLUA_ERR_ENGINE, EVLUA_ERR_LUA_RUNTIME, EVLUA_ERR_LUA_CPU_TIMEOUT, EVLUA_ERR_LUA_REQUEST_TIMEOUT } from '../errors.ts'
 import { Exchanges, applyHeaders } from './exchange.ts'
@@ -99,7 +99,7 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
   const shapes = REQUEST_SHAPES.map((keys) => new RequestShape(keys))
   /** The method names (by methodCode) as registry refs; each route's handler by route id × 8 + method code. */
   let methodNames: number[] = []
-  let handlers: RegistryValue[] = []
+  let handlers: LuaFunctionRef[] = []
   runtime.onBoot((rt) => {
     const { engine } = rt
     const mod = rt.callMain(rt.internal('require'), ['evlua.request'])
@@ -125,9 +125,9 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
   })
 
   /** The route's handler for a method code, fetched from Lua once per engine. */
-  function handlerOf (routeId: number, code: number): RegistryValue {
+  function handlerOf (routeId: number, code: number): LuaFunctionRef {
     const key = routeId * 8 + code
-    return (handlers[key] ??= new RegistryValue(runtime.callMain(refs.handler, [routeId, code])))
+    return (handlers[key] ??= new LuaFunctionRef(runtime.callMain(refs.handler, [routeId, code]), (ref) => runtime.engine.unref(ref)))
   }
 
   const cpuTimeoutMs = config.lua.cpu_timeout_ms
@@ -350,17 +350,6 @@ class RequestShape {
     this.keys = keys
     this.filled = keys.filter((k) => k !== 'headers_value' && k !== '_kind').length
   }
-}
-
-/** A Lua value held in the registry (a route's handler), pushed as itself. */
-class RegistryValue extends LuaPushable {
-  readonly ref: number
-  constructor (ref: number) {
-    super()
-    this.ref = ref
-  }
-
-  pushLua (engine: LuaEngine, L: number): void { engine.pushRef(L, this.ref) }
 }
 
 const OPEN = luaInteger(0)
