@@ -30,7 +30,7 @@ void evlua_newfrom (lua_State *L, int ref, int n) {
   Table *t = (Table *)lua_topointer(L, -1);
   if (from != NULL && !isdummy(from)) {
     int size = sizenode(from);
-    Node *nodes = luaM_newvector(L, size, Node);  /* on failure 't' stays an empty table */
+    Node *nodes = luaM_newvector(L, size, Node);  /* out of memory: Lua's error, as lua_createtable's */
     memcpy(nodes, from->node, (size_t)size * sizeof(Node));
     for (int i = 0; i < size; i++) setempty(gval(&nodes[i]));
     t->node = nodes;
