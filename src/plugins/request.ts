@@ -26,7 +26,8 @@ export type LuaRouteHandler = (request: FastifyRequest, reply: FastifyReply) => 
 
 /** Turns a route id into a Fastify handler that runs the route's Lua handler for each request. */
 export interface RequestBridge {
-  handler (routeId: number, catchAllParam?: string): LuaRouteHandler
+  /** coercedQuery: the route has a querystring schema (Fastify then coerces request.query's values). */
+  handler (routeId: number, catchAllParam?: string, coercedQuery?: boolean): LuaRouteHandler
   readonly exchanges: Exchanges
   /** Registry refs of request.lua's entry points on the current engine. */
   readonly refs: { serve: number, loadRoute: number }
@@ -68,9 +69,12 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
       query_first: (id: number) => {
         const ex = exchanges.get(id)
         readsOf(ex.route).getParams = true
-        return queryValues(ex.request, firstValue)
+        return queryValues(ex.request, firstValue, coercesQuery(ex.request))
       },
-      query_lists: (id: number) => queryValues(exchanges.get(id).request, allValues),
+      query_lists: (id: number) => {
+        const { request } = exchanges.get(id)
+        return queryValues(request, allValues, coercesQuery(request))
+      },
       cookies: (id: number) => {
         const { request } = exchanges.get(id)
         return request.cookies ?? fastify.evluaCookies.parse(request.headers.cookie ?? '')
@@ -141,7 +145,7 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
   const nextTable = new RequestTable(refs)
   const serveArgs: unknown[] = [nextTable, undefined, undefined]
 
-  function handler (routeId: number, catchAllParam?: string): LuaRouteHandler {
+  function handler (routeId: number, catchAllParam?: string, coercedQuery = false): LuaRouteHandler {
     const routeReads = readsOf(routeId)
     return function luaRoute (req, reply) {
       const id = exchanges.open(req, reply, routeId)
@@ -157,7 +161,7 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
       table.method = code > 0 ? methodNames[code] : req.method
       table.params = params && hasKeys(params) ? new RecordValues(params, asIs) : undefined
       // The fields the route's handler is known to read come along (false: Lua decodes the query).
-      table.getParams = routeReads.getParams ? queryValues(req, firstValue) || undefined : undefined
+      table.getParams = routeReads.getParams ? queryValues(req, firstValue, coercedQuery) || undefined : undefined
       table.headers = routeReads.headerNames.length > 0
         ? new HeaderValues(routeReads.headerNames, req.raw.rawHeaders, refs.valueViewMt)
         : undefined
@@ -441,13 +445,22 @@ const HIGH_ESCAPE = /%[89a-f][0-9a-f]/i
  * The request's query as Fastify parsed it (name → string, or list of strings when repeated), or
  * false when Lua must decode it itself.
  */
-function parsedQuery (request: FastifyRequest): Record<string, string | string[]> | false {
+function parsedQuery (request: FastifyRequest, coerced: boolean): Record<string, string | string[]> | false {
   const url = request.url
   const query = slice(url, indexOf(url, '?') + 1)
   if (indexOf(query, '%') >= 0 && HIGH_ESCAPE.test(query)) return false
   // A querystring schema makes Fastify coerce values (n=3 → 3): Lua sees the strings as sent.
-  if (request.routeOptions.schema?.querystring === undefined) return request.query as Record<string, string | string[]>
+  if (!coerced) return request.query as Record<string, string | string[]>
   return parseQuery(query) as Record<string, string | string[]>
+}
+
+/**
+ * Whether the request's route has a querystring schema (Fastify then coerces request.query).
+ * request.routeOptions builds an object of a dozen fields on each read: route handlers are told
+ * once, when registered; this is for the lazy fields' calls.
+ */
+function coercesQuery (request: FastifyRequest): boolean {
+  return request.routeOptions.schema?.querystring !== undefined
 }
 
 const firstValue = (v: string | string[]): string => Array.isArray(v) ? v[0] : v
@@ -458,9 +471,9 @@ const asIs = (v: string | string[]): string | string[] => v
  * The request's query for Lua, name → pick(value) (get_params, get_params_list), or false when
  * Lua must decode it itself. It is pushed straight from the parsed query: no object in between.
  */
-function queryValues (request: FastifyRequest, pick: (v: string | string[]) => string | string[]): RecordValues | false {
+function queryValues (request: FastifyRequest, pick: (v: string | string[]) => string | string[], coerced: boolean): RecordValues | false {
   if (indexOf(request.url, '?') < 0) return NO_QUERY
-  const query = parsedQuery(request)
+  const query = parsedQuery(request, coerced)
   return query === false ? false : new RecordValues(query, pick)
 }
 

@@ -29,16 +29,19 @@ export async function routerPlugin (fastify: FastifyInstance): Promise<void> {
 
   for (const file of files) {
     const route = loaded.get(file.file)!
-    const handler = bridge.handler(route.id, file.catchAll)
+    // A querystring schema makes Fastify coerce request.query: the handler must know (request.ts).
+    const handlerFor = (schema: RouteOptions['schema']) =>
+      bridge.handler(route.id, file.catchAll, (schema as { querystring?: unknown } | undefined)?.querystring !== undefined)
     const common: Partial<RouteOptions> = { url: file.url, bodyLimit: config.http.body_limit }
     const explicit = route.methods
     for (const method of explicit) {
+      const schema = schemaFor(route.schema, method)
       fastify.route({
         ...common,
         method,
         url: file.url,
-        handler,
-        schema: schemaFor(route.schema, method),
+        handler: handlerFor(schema),
+        schema,
         exposeHeadRoute: method === 'GET' && !explicit.includes('HEAD')
       })
     }
@@ -47,7 +50,8 @@ export async function routerPlugin (fastify: FastifyInstance): Promise<void> {
     const rest = ALL_METHODS.filter((m) => !served.has(m))
     if (rest.length === 0) continue
     if (route.hasAny) {
-      fastify.route({ ...common, method: rest, url: file.url, handler, schema: schemaFor(route.schema, 'any') })
+      const schema = schemaFor(route.schema, 'any')
+      fastify.route({ ...common, method: rest, url: file.url, handler: handlerFor(schema), schema })
       continue
     }
     const allow = [...served].join(', ')
