@@ -30,6 +30,9 @@ test('a recycled engine reloads the routes and keeps serving; requests in flight
   assert.equal(after.statusCode, 200)
   assert.equal(after.json().id, '43')
   assert.equal(after.json().twice, 4)
+  // the fields brought along with requests are made from templates, made again on the new engine
+  assert.equal(after.json().q, 'b')
+  assert.equal(after.json().agent, 'lightMyRequest')
   const stream = await app.inject('/stream')
   assert.equal(stream.body, 'one two 3')
 })

@@ -162,6 +162,41 @@ test('a request table holds just the fields it was given, whatever shape it was 
   assert.deepEqual(await read('/shapes/8'), { ...noQuery, id: '8', path: 'shapes/8' })
 })
 
+test('params and get_params: the same tables whatever key lists recur (made from templates) or not', async (t) => {
+  const { app } = await luaApp(t, 'request')
+  const listing = (entries: Array<[string, string]>): string => entries.map(([k, v]) => `${k}=${v}`).sort().join('&')
+  const expected = (a: string, b: string, query: string): unknown => {
+    const search = new URLSearchParams(query)
+    const first = new Map<string, string>()
+    const lists = new Map<string, string[]>()
+    for (const [k, v] of search) {
+      if (!first.has(k)) first.set(k, v)
+      lists.set(k, [...(lists.get(k) ?? []), v])
+    }
+    const changedQuery = new Map(first).set('added', 'y')
+    return {
+      params: listing([['a', a], ['b', b]]),
+      query: listing([...first]),
+      lists: listing([...lists].map(([k, v]) => [k, `[${v.join(',')}]`])),
+      changed: `${listing([['a', 'again'], ['b', b], ['extra', 'x']])}|${listing([...changedQuery])}`
+    }
+  }
+  const long = 'k'.repeat(50)
+  const many = Array.from({ length: 20 }, (_, i) => `p${i}=${i}`).join('&')
+  const queries = [
+    'q=1', 'q=2', 'x=1&q=2', 'q=2&x=1', 'q=a&q=b&r=c', '2=two&1=one&b=bee', 'e=', `${long}=long&q=3`,
+    many, 'u=%C3%A9t%C3%A9&v=%E2%82%AC', 'one=1', 'two=2', 'three=3', 'q=again'
+  ]
+  // twice over: the first request of a route reads get_params through JS, later ones bring it along
+  for (let round = 0; round < 2; round++) {
+    for (const [i, query] of queries.entries()) {
+      const res = await app.inject({ url: `/records/a${i}/b${round}?${query}` })
+      assert.equal(res.statusCode, 200, res.body)
+      assert.deepEqual(res.json(), expected(`a${i}`, `b${round}`, query), query)
+    }
+  }
+})
+
 test('send_status takes a number or a status line; then returning nothing sends it', async (t) => {
   const { app } = await luaApp(t, 'request')
   const n = await app.inject({ url: '/status?s=404' })

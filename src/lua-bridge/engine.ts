@@ -55,6 +55,8 @@ export class LuaError extends Error {
   }
 }
 
+let engineSerial = 0
+
 /**
  * One Lua state on the shared wasm instance: value conversion both ways, the registry of JS
  * functions Lua can call, chunk loading. Knows nothing of coroutine scheduling or HTTP.
@@ -62,6 +64,8 @@ export class LuaError extends Error {
 export class LuaEngine {
   readonly mod: LuaModule
   readonly L: number
+  /** Tells engines apart (a recycled engine is a new one) without holding on to one. */
+  readonly serial = ++engineSerial
   readonly bytes: Bytes
   readonly memory = { used: 0, max: 0 }
   /**
@@ -532,6 +536,14 @@ export class LuaEngine {
   /** Pop the top of L into the registry; returns the ref. */
   ref (L: number): number {
     return this.mod._luaL_ref(L, LUA_REGISTRYINDEX)
+  }
+
+  /** The address of the value at registry ref (lua_topointer: a table's stays put while the ref holds it). */
+  refPointer (ref: number): number {
+    this.pushRef(this.L, ref)
+    const p = this.mod._lua_topointer(this.L, -1)
+    this.mod._lua_settop(this.L, -2)
+    return p
   }
 
   pushRef (L: number, ref: number): void {

@@ -109,9 +109,10 @@ export interface LuaModule {
   _evlua_returnyields?: () => number
   /**
    * Our build: replaces the n values on top of the stack with a new table made from the template
-   * at registry ref: its keys in place, the values under its first n listed keys, its metatable.
+   * at address template (kept alive by a registry ref; engine.refPointer): its keys in place, the
+   * values under its first n listed keys, its metatable. Needs one free stack slot.
    */
-  _evlua_newfrom?: (L: number, ref: number, n: number) => void
+  _evlua_newfrom?: (L: number, template: number, n: number) => void
 }
 
 let modulePromise: Promise<LuaModule> | undefined

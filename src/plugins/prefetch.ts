@@ -1,4 +1,5 @@
 import type { LuaEngine } from '../lua-bridge/engine.ts'
+import { KeyShapes, makeKeyTemplate } from '../lua-bridge/key-templates.ts'
 import { charCode } from '../lua-bridge/strings.ts'
 import { LuaPushable } from '../lua-bridge/values.ts'
 
@@ -15,39 +16,71 @@ export class RouteReads {
   getParams = false
   path = false
   readonly headerNames: string[] = []
+  /** The key lists its path parameters and queries come with (their tables are made from templates). */
+  readonly paramKeys = new KeyShapes()
+  readonly queryKeys = new KeyShapes()
+  /** The headers_value template for the names read so far: on which engine, for how many names. */
+  #viewTemplate = { engine: 0, names: 0, ref: 0, address: 0 }
 
   /** Its handler read headers_value[name] (name in lowercase). */
   readHeader (name: string): void {
     const names = this.headerNames
     if (names.length < MAX_HEADER_NAMES && !names.includes(name)) names.push(name)
   }
-}
-
-/**
- * The headers_value entries of the names a route reads, as the view table's first entries: a Lua
- * table with the view's metatable, and room for the view's private key too (so adding it does not
- * resize the table). A value is the header's text, or false when it was sent more than once; an
- * absent header is left out (the view asks JS when it is read, and gets nil).
- */
-export class HeaderValues extends LuaPushable {
-  readonly #names: readonly string[]
-  readonly #raw: readonly string[]
-  readonly #metatable: number
 
   /**
-   * names: what the route reads (looked up when pushed, which start() does at once); metatable:
-   * the registry ref of the view's metatable.
+   * The address of a headers_value view's template on this engine (for evlua_newfrom): the names
+   * read so far in place and listed, the view's private source key in place, the view's metatable.
    */
-  constructor (names: readonly string[], rawHeaders: readonly string[], metatable: number) {
+  viewTemplate (engine: LuaEngine, refs: ViewRefs): number {
+    const t = this.#viewTemplate
+    if (t.engine !== engine.serial || t.names !== this.headerNames.length) {
+      if (t.engine === engine.serial) engine.unref(t.ref)
+      t.ref = makeKeyTemplate(engine, this.headerNames, refs.valueViewMt, refs.source)
+      t.engine = engine.serial
+      t.names = this.headerNames.length
+      t.address = engine.refPointer(t.ref)
+    }
+    return t.address
+  }
+}
+
+/** Registry refs of request.lua's: the headers_value views' metatable, and their private source key. */
+export interface ViewRefs { readonly valueViewMt: number, readonly source: number }
+
+/**
+ * The headers_value entries of the names a route reads, as a view table: a value is the header's
+ * text, or false when it was sent more than once; an absent header is left empty (the view asks JS
+ * when it is read, and gets nil). Made from the route's view template (the names and the view's
+ * private source key in place, its metatable); on wasmoon's build, key by key.
+ */
+export class HeaderValues extends LuaPushable {
+  readonly #reads: RouteReads
+  readonly #raw: readonly string[]
+  readonly #refs: ViewRefs
+
+  /** reads: the route's, whose header names are looked up when pushed (which start() does at once). */
+  constructor (reads: RouteReads, rawHeaders: readonly string[], refs: ViewRefs) {
     super()
-    this.#names = names
+    this.#reads = reads
     this.#raw = rawHeaders
-    this.#metatable = metatable
+    this.#refs = refs
   }
 
   pushLua (engine: LuaEngine, L: number): void {
     const { mod, bytes } = engine
-    const names = this.#names
+    const names = this.#reads.headerNames
+    if (mod._evlua_newfrom) {
+      engine.checkStack(L, names.length + 1)
+      for (let i = 0; i < names.length; i++) {
+        const v = headerValue(this.#raw, names[i])
+        if (v === undefined) mod._lua_pushnil(L)
+        else if (v === false) mod._lua_pushboolean(L, 0)
+        else bytes.pushString(L, v)
+      }
+      mod._evlua_newfrom(L, this.#reads.viewTemplate(engine, this.#refs), names.length)
+      return
+    }
     engine.checkStack(L, 3)
     mod._lua_createtable(L, 0, names.length + 1)
     for (let i = 0; i < names.length; i++) {
@@ -58,7 +91,7 @@ export class HeaderValues extends LuaPushable {
       else bytes.pushString(L, v)
       mod._lua_rawset(L, -3)
     }
-    engine.pushRef(L, this.#metatable)
+    engine.pushRef(L, this.#refs.valueViewMt)
     mod._lua_setmetatable(L, -2)
   }
 }

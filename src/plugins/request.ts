@@ -12,6 +12,7 @@ import { indexOf, slice } from '../lua-bridge/strings.ts'
 import { EVLUA_ERR_ENGINE, EVLUA_ERR_LUA_RUNTIME, EVLUA_ERR_LUA_CPU_TIMEOUT, EVLUA_ERR_LUA_REQUEST_TIMEOUT } from '../errors.ts'
 import { Exchanges, applyHeaders } from './exchange.ts'
 import { HeaderValues, RouteReads, headerValue, sameName } from './prefetch.ts'
+import type { KeyShapes } from '../lua-bridge/key-templates.ts'
 import { JsonBodyError, encodeTableBody } from './json-body.ts'
 import formsPlugin, { bodyKind } from './forms.ts'
 
@@ -68,12 +69,13 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
       },
       query_first: (id: number) => {
         const ex = exchanges.get(id)
-        readsOf(ex.route).getParams = true
-        return queryValues(ex.request, firstValue, coercesQuery(ex.request))
+        const routeReads = readsOf(ex.route)
+        routeReads.getParams = true
+        return queryValues(ex.request, firstValue, coercesQuery(ex.request), routeReads.queryKeys)
       },
       query_lists: (id: number) => {
-        const { request } = exchanges.get(id)
-        return queryValues(request, allValues, coercesQuery(request))
+        const ex = exchanges.get(id)
+        return queryValues(ex.request, allValues, coercesQuery(ex.request), readsOf(ex.route).queryKeys)
       },
       cookies: (id: number) => {
         const { request } = exchanges.get(id)
@@ -117,6 +119,7 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
     const template = rt.field(mod, 'template')
     for (const shape of shapes) {
       shape.template = rt.callMain(template, shape.keys)
+      shape.address = engine.refPointer(shape.template)
       shape.keyRefs = shape.keys.map((k) => engine.nameRef(k))
     }
     engine.unref(template)
@@ -159,11 +162,11 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
       const table = nextTable
       table.id = id
       table.method = code > 0 ? methodNames[code] : req.method
-      table.params = params && hasKeys(params) ? new RecordValues(params, asIs) : undefined
+      table.params = params && hasKeys(params) ? new RecordValues(params, asIs, routeReads.paramKeys) : undefined
       // The fields the route's handler is known to read come along (false: Lua decodes the query).
-      table.getParams = routeReads.getParams ? queryValues(req, firstValue, coercedQuery) || undefined : undefined
+      table.getParams = routeReads.getParams ? queryValues(req, firstValue, coercedQuery, routeReads.queryKeys) || undefined : undefined
       table.headers = routeReads.headerNames.length > 0
-        ? new HeaderValues(routeReads.headerNames, req.raw.rawHeaders, refs.valueViewMt)
+        ? new HeaderValues(routeReads, req.raw.rawHeaders, refs)
         : undefined
       table.path = routeReads.path ? pathOf(req.url) : undefined
       table.shape = shapes[shapeOf(table)]
@@ -349,6 +352,8 @@ class RequestShape {
   readonly filled: number
   /** Registry refs, on the current engine: of the template table, and of each key. */
   template = 0
+  /** The template's address, for evlua_newfrom. */
+  address = 0
   keyRefs: number[] = []
   constructor (keys: string[]) {
     this.keys = keys
@@ -400,7 +405,7 @@ class RequestTable extends LuaPushable {
       }
     }
     if (mod._evlua_newfrom) {
-      mod._evlua_newfrom(L, shape.template, n)
+      mod._evlua_newfrom(L, shape.address, n)
     } else {
       mod._lua_createtable(L, 0, keys.length)
       engine.pushRef(L, this.#refs.requestMt)
@@ -471,24 +476,43 @@ const asIs = (v: string | string[]): string | string[] => v
  * The request's query for Lua, name → pick(value) (get_params, get_params_list), or false when
  * Lua must decode it itself. It is pushed straight from the parsed query: no object in between.
  */
-function queryValues (request: FastifyRequest, pick: (v: string | string[]) => string | string[], coerced: boolean): RecordValues | false {
+function queryValues (request: FastifyRequest, pick: (v: string | string[]) => string | string[], coerced: boolean, shapes: KeyShapes): RecordValues | false {
   if (indexOf(request.url, '?') < 0) return NO_QUERY
   const query = parsedQuery(request, coerced)
-  return query === false ? false : new RecordValues(query, pick)
+  return query === false ? false : new RecordValues(query, pick, shapes)
 }
 
-/** A record of strings (or lists of them) as a Lua table, name → pick(value): the query (get_params, get_params_list), or the path parameters (asIs). */
+/**
+ * A record of strings (or lists of them) as a Lua table, name → pick(value): the query
+ * (get_params, get_params_list), or the path parameters (asIs). A record whose keys are one of
+ * the route's usual lists is made from that list's template (key-templates.ts).
+ */
 class RecordValues extends LuaPushable {
   readonly #query: Record<string, string | string[]>
   readonly #pick: (v: string | string[]) => string | string[]
-  constructor (query: Record<string, string | string[]>, pick: (v: string | string[]) => string | string[]) {
+  readonly #shapes: KeyShapes | undefined
+  constructor (query: Record<string, string | string[]>, pick: (v: string | string[]) => string | string[], shapes?: KeyShapes) {
     super()
     this.#query = query
     this.#pick = pick
+    this.#shapes = shapes
   }
 
   pushLua (engine: LuaEngine, L: number): void {
     const query = this.#query
+    const shape = engine.mod._evlua_newfrom && this.#shapes?.of(query)
+    if (shape) {
+      const n = shape.keys.length
+      engine.checkStack(L, n + 1)
+      // in the shape's key order (KeyShapes.of has compared them)
+      for (const name in query) {
+        const v = this.#pick(query[name])
+        if (typeof v === 'string') engine.bytes.pushString(L, v)
+        else engine.push(L, v)
+      }
+      engine.mod._evlua_newfrom!(L, shape.template(engine), n)
+      return
+    }
     let n = 0
     for (const _ in query) n++
     engine.checkStack(L, 3)
