@@ -16,8 +16,6 @@
  * (the template is never changed otherwise, so its nodes stay where they are): later copies
  * fill by index, without a lookup.
  */
-#include <string.h>
-
 #include "lua.h"
 #include "lapi.h"
 #include "lobject.h"
@@ -47,8 +45,13 @@ void evlua_newfrom (lua_State *L, Table *from, int n) {
   if (!isdummy(from)) {
     int size = sizenode(from);
     Node *nodes = luaM_newvector(L, size, Node);  /* out of memory: Lua's error, as lua_createtable's */
-    memcpy(nodes, from->node, (size_t)size * sizeof(Node));
-    for (int i = 0; i < size; i++) setempty(gval(&nodes[i]));
+    const Node *src = from->node;
+    for (int i = 0; i < size; i++) {  /* the keys and chain links; the values empty */
+      nodes[i].u.key_tt = src[i].u.key_tt;
+      nodes[i].u.next = src[i].u.next;
+      nodes[i].u.key_val = src[i].u.key_val;
+      setempty(gval(&nodes[i]));
+    }
     t->node = nodes;
     t->lsizenode = from->lsizenode;
     t->lastfree = nodes + (from->lastfree - from->node);

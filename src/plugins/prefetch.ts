@@ -1,7 +1,6 @@
 import type { LuaEngine } from '../lua-bridge/engine.ts'
 import { KeyShapes, makeKeyTemplate } from '../lua-bridge/key-templates.ts'
 import { charCode } from '../lua-bridge/strings.ts'
-import { LuaPushable } from '../lua-bridge/values.ts'
 
 /** At most this many header names per route are fetched with its requests. */
 const MAX_HEADER_NAMES = 8
@@ -49,51 +48,37 @@ export class RouteReads {
 export interface ViewRefs { readonly valueViewMt: number, readonly source: number }
 
 /**
- * The headers_value entries of the names a route reads, as a view table: a value is the header's
- * text, or false when it was sent more than once; an absent header is left empty (the view asks JS
- * when it is read, and gets nil). Made from the route's view template (the names and the view's
- * private source key in place, its metatable); on wasmoon's build, key by key.
+ * Push the headers_value view of a request with the entries of the names its route reads: a value
+ * is the header's text, or false when it was sent more than once; an absent header is left empty
+ * (the view asks JS when it is read, and gets nil). Made from the route's view template (the names
+ * and the view's private source key in place, its metatable); on wasmoon's build, key by key.
  */
-export class HeaderValues extends LuaPushable {
-  readonly #reads: RouteReads
-  readonly #raw: readonly string[]
-  readonly #refs: ViewRefs
-
-  /** reads: the route's, whose header names are looked up when pushed (which start() does at once). */
-  constructor (reads: RouteReads, rawHeaders: readonly string[], refs: ViewRefs) {
-    super()
-    this.#reads = reads
-    this.#raw = rawHeaders
-    this.#refs = refs
-  }
-
-  pushLua (engine: LuaEngine, L: number): void {
-    const { mod, bytes } = engine
-    const names = this.#reads.headerNames
-    if (mod._evlua_newfrom) {
-      engine.checkStack(L, names.length + 1)
-      for (let i = 0; i < names.length; i++) {
-        const v = headerValue(this.#raw, names[i])
-        if (v === undefined) mod._lua_pushnil(L)
-        else if (v === false) mod._lua_pushboolean(L, 0)
-        else bytes.pushString(L, v)
-      }
-      mod._evlua_newfrom(L, this.#reads.viewTemplate(engine, this.#refs), names.length)
-      return
-    }
-    engine.checkStack(L, 3)
-    mod._lua_createtable(L, 0, names.length + 1)
+export function pushHeaderView (engine: LuaEngine, L: number, reads: RouteReads, rawHeaders: readonly string[], refs: ViewRefs): void {
+  const { mod, bytes } = engine
+  const names = reads.headerNames
+  if (mod._evlua_newfrom) {
+    engine.checkStack(L, names.length + 1)
     for (let i = 0; i < names.length; i++) {
-      const v = headerValue(this.#raw, names[i])
-      if (v === undefined) continue
-      engine.pushName(L, names[i])
-      if (v === false) mod._lua_pushboolean(L, 0)
+      const v = headerValue(rawHeaders, names[i])
+      if (v === undefined) mod._lua_pushnil(L)
+      else if (v === false) mod._lua_pushboolean(L, 0)
       else bytes.pushString(L, v)
-      mod._lua_rawset(L, -3)
     }
-    engine.pushRef(L, this.#refs.valueViewMt)
-    mod._lua_setmetatable(L, -2)
+    mod._evlua_newfrom(L, reads.viewTemplate(engine, refs), names.length)
+    return
   }
+  engine.checkStack(L, 3)
+  mod._lua_createtable(L, 0, names.length + 1)
+  for (let i = 0; i < names.length; i++) {
+    const v = headerValue(rawHeaders, names[i])
+    if (v === undefined) continue
+    engine.pushName(L, names[i])
+    if (v === false) mod._lua_pushboolean(L, 0)
+    else bytes.pushString(L, v)
+    mod._lua_rawset(L, -3)
+  }
+  engine.pushRef(L, refs.valueViewMt)
+  mod._lua_setmetatable(L, -2)
 }
 
 /** headers_value's answer for one header: its value when sent once, false when repeated, undefined when absent. */

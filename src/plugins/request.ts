@@ -11,7 +11,7 @@ import { LuaFunctionRef, LuaPushable, multi } from '../lua-bridge/values.ts'
 import { indexOf, slice } from '../lua-bridge/strings.ts'
 import { EVLUA_ERR_ENGINE, EVLUA_ERR_LUA_RUNTIME, EVLUA_ERR_LUA_CPU_TIMEOUT, EVLUA_ERR_LUA_REQUEST_TIMEOUT } from '../errors.ts'
 import { Exchanges, applyHeaders } from './exchange.ts'
-import { HeaderValues, RouteReads, headerValue, sameName } from './prefetch.ts'
+import { RouteReads, headerValue, pushHeaderView, sameName } from './prefetch.ts'
 import type { KeyShapes } from '../lua-bridge/key-templates.ts'
 import { JsonBodyError, encodeTableBody } from './json-body.ts'
 import formsPlugin, { bodyKind } from './forms.ts'
@@ -162,12 +162,11 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
       const table = nextTable
       table.id = id
       table.method = code > 0 ? methodNames[code] : req.method
-      table.params = params && hasKeys(params) ? new RecordValues(params, asIs, routeReads.paramKeys) : undefined
+      table.reads = routeReads
+      table.params = params && hasKeys(params) ? params : undefined
       // The fields the route's handler is known to read come along (false: Lua decodes the query).
-      table.getParams = routeReads.getParams ? queryValues(req, firstValue, coercedQuery, routeReads.queryKeys) || undefined : undefined
-      table.headers = routeReads.headerNames.length > 0
-        ? new HeaderValues(routeReads, req.raw.rawHeaders, refs)
-        : undefined
+      table.getParams = routeReads.getParams ? queryRecord(req, coercedQuery) || undefined : undefined
+      table.rawHeaders = routeReads.headerNames.length > 0 ? req.raw.rawHeaders : undefined
       table.path = routeReads.path ? pathOf(req.url) : undefined
       table.shape = shapes[shapeOf(table)]
       serveArgs[1] = code > 0 ? handlerOf(routeId, code) : undefined
@@ -338,12 +337,12 @@ const ALL_FIELDS = 5
 
 /** The index in REQUEST_SHAPES of a request's shape, by the fields that come with it. */
 function shapeOf (r: RequestTable): number {
-  const extra = (r.params ? 1 : 0) + (r.path !== undefined ? 1 : 0) + (r.getParams ? 1 : 0) + (r.headers ? 1 : 0)
+  const extra = (r.params ? 1 : 0) + (r.path !== undefined ? 1 : 0) + (r.getParams ? 1 : 0) + (r.rawHeaders ? 1 : 0)
   if (extra > 1) return ALL_FIELDS
   if (r.params) return 1
   if (r.path !== undefined) return 2
   if (r.getParams) return 3
-  return r.headers ? 4 : 0
+  return r.rawHeaders ? 4 : 0
 }
 
 class RequestShape {
@@ -370,17 +369,20 @@ const OPEN = luaInteger(0)
  * filled key by key. The headers_value view is linked to its request and set last.
  */
 class RequestTable extends LuaPushable {
-  readonly #refs: { requestMt: number, source: number, headersValue: number }
+  readonly #refs: { requestMt: number, source: number, headersValue: number, valueViewMt: number }
   shape!: RequestShape
   id = 0
   /** A registry ref of the method's name, or the name itself. */
   method: number | string = 0
-  params: RecordValues | undefined
+  /** The route's: its usual key lists, the header names its handler reads. */
+  reads!: RouteReads
+  params: Record<string, string> | undefined
   path: string | undefined
-  getParams: RecordValues | undefined
-  headers: HeaderValues | undefined
+  getParams: Record<string, string | string[]> | undefined
+  /** The request's raw headers, when the route's headers_value names come along. */
+  rawHeaders: string[] | undefined
 
-  constructor (refs: { requestMt: number, source: number, headersValue: number }) {
+  constructor (refs: { requestMt: number, source: number, headersValue: number, valueViewMt: number }) {
     super()
     this.#refs = refs
   }
@@ -399,9 +401,17 @@ class RequestTable extends LuaPushable {
     const n = shape.filled
     for (let i = 3; i < n; i++) {
       switch (keys[i]) {
-        case 'params': pushOrNil(engine, L, this.params); break
-        case 'path': pushOrNil(engine, L, this.path); break
-        default: pushOrNil(engine, L, this.getParams)
+        case 'params':
+          if (this.params) pushRecord(engine, L, this.params, asIs, this.reads.paramKeys)
+          else mod._lua_pushnil(L)
+          break
+        case 'path':
+          if (this.path !== undefined) engine.bytes.pushString(L, this.path)
+          else mod._lua_pushnil(L)
+          break
+        default:
+          if (this.getParams) pushRecord(engine, L, this.getParams, firstValue, this.reads.queryKeys)
+          else mod._lua_pushnil(L)
       }
     }
     if (mod._evlua_newfrom) {
@@ -419,22 +429,16 @@ class RequestTable extends LuaPushable {
       mod._lua_copy(L, -1, base + 1)
       mod._lua_settop(L, base + 1)
     }
-    if (this.headers) {
+    if (this.rawHeaders) {
       // request.headers_value = view, view[SOURCE] = request
       engine.pushRef(L, this.#refs.headersValue)
-      this.headers.pushLua(engine, L)
+      pushHeaderView(engine, L, this.reads, this.rawHeaders, this.#refs)
       engine.pushRef(L, this.#refs.source)
       mod._lua_pushvalue(L, base + 1)
       mod._lua_rawset(L, -3)
       mod._lua_rawset(L, base + 1)
     }
   }
-}
-
-function pushOrNil (engine: LuaEngine, L: number, v: LuaPushable | string | undefined): void {
-  if (v === undefined) engine.mod._lua_pushnil(L)
-  else if (typeof v === 'string') engine.bytes.pushString(L, v)
-  else v.pushLua(engine, L)
 }
 
 /** Whether an object has an own enumerable key (an empty params object crosses to Lua as nil). */
@@ -477,57 +481,65 @@ const asIs = (v: string | string[]): string | string[] => v
  * Lua must decode it itself. It is pushed straight from the parsed query: no object in between.
  */
 function queryValues (request: FastifyRequest, pick: (v: string | string[]) => string | string[], coerced: boolean, shapes: KeyShapes): RecordValues | false {
-  if (indexOf(request.url, '?') < 0) return NO_QUERY
-  const query = parsedQuery(request, coerced)
+  const query = queryRecord(request, coerced)
   return query === false ? false : new RecordValues(query, pick, shapes)
 }
 
-/**
- * A record of strings (or lists of them) as a Lua table, name → pick(value): the query
- * (get_params, get_params_list), or the path parameters (asIs). A record whose keys are one of
- * the route's usual lists is made from that list's template (key-templates.ts).
- */
+/** The request's query as Fastify parsed it (an empty record when there is none), or false when Lua must decode it itself. */
+function queryRecord (request: FastifyRequest, coerced: boolean): Record<string, string | string[]> | false {
+  return indexOf(request.url, '?') < 0 ? NO_QUERY : parsedQuery(request, coerced)
+}
+
+const NO_QUERY: Record<string, string> = Object.freeze({})
+
+/** A record of strings (or lists of them) as a Lua table, name → pick(value): see pushRecord. */
 class RecordValues extends LuaPushable {
-  readonly #query: Record<string, string | string[]>
+  readonly #record: Record<string, string | string[]>
   readonly #pick: (v: string | string[]) => string | string[]
-  readonly #shapes: KeyShapes | undefined
-  constructor (query: Record<string, string | string[]>, pick: (v: string | string[]) => string | string[], shapes?: KeyShapes) {
+  readonly #shapes: KeyShapes
+  constructor (record: Record<string, string | string[]>, pick: (v: string | string[]) => string | string[], shapes: KeyShapes) {
     super()
-    this.#query = query
+    this.#record = record
     this.#pick = pick
     this.#shapes = shapes
   }
 
-  pushLua (engine: LuaEngine, L: number): void {
-    const query = this.#query
-    const shape = engine.mod._evlua_newfrom && this.#shapes?.of(query)
-    if (shape) {
-      const n = shape.keys.length
-      engine.checkStack(L, n + 1)
-      // in the shape's key order (KeyShapes.of has compared them)
-      for (const name in query) {
-        const v = this.#pick(query[name])
-        if (typeof v === 'string') engine.bytes.pushString(L, v)
-        else engine.push(L, v)
-      }
-      engine.mod._evlua_newfrom!(L, shape.template(engine), n)
-      return
-    }
-    let n = 0
-    for (const _ in query) n++
-    engine.checkStack(L, 3)
-    engine.mod._lua_createtable(L, 0, n)
-    for (const name in query) {
-      engine.bytes.pushString(L, name)
-      const v = this.#pick(query[name])
-      if (typeof v === 'string') engine.bytes.pushString(L, v)
-      else engine.push(L, v)
-      engine.mod._lua_rawset(L, -3)
-    }
-  }
+  pushLua (engine: LuaEngine, L: number): void { pushRecord(engine, L, this.#record, this.#pick, this.#shapes) }
 }
 
-const NO_QUERY = new RecordValues({}, firstValue)
+/**
+ * Push a record of strings (or lists of them) as a Lua table, name → pick(value): the query
+ * (get_params, get_params_list), or the path parameters (asIs). A record whose keys are one of
+ * the route's usual lists is made from that list's template (key-templates.ts): only its values
+ * are pushed.
+ */
+function pushRecord (engine: LuaEngine, L: number, record: Record<string, string | string[]>, pick: (v: string | string[]) => string | string[], shapes: KeyShapes): void {
+  const mod = engine.mod
+  const shape = mod._evlua_newfrom && record !== NO_QUERY ? shapes.of(record) : undefined
+  if (shape) {
+    const n = shape.keys.length
+    engine.checkStack(L, n + 1)
+    // in the shape's key order (KeyShapes.of has compared them)
+    for (const name in record) {
+      const v = pick(record[name])
+      if (typeof v === 'string') engine.bytes.pushString(L, v)
+      else engine.push(L, v)
+    }
+    mod._evlua_newfrom!(L, shape.template(engine), n)
+    return
+  }
+  let n = 0
+  for (const _ in record) n++
+  engine.checkStack(L, 3)
+  mod._lua_createtable(L, 0, n)
+  for (const name in record) {
+    engine.bytes.pushString(L, name)
+    const v = pick(record[name])
+    if (typeof v === 'string') engine.bytes.pushString(L, v)
+    else engine.push(L, v)
+    mod._lua_rawset(L, -3)
+  }
+}
 
 /** The values of one header (name in lowercase), in the order sent; undefined when absent. */
 function headerValues (raw: string[], name: string): string[] | undefined {
