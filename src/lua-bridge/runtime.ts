@@ -1,7 +1,7 @@
 import { LuaEngine, LUA_PENDING } from './engine.ts'
 import { ModuleRegistry, luaSource, type LuaModuleDefinition } from './modules.ts'
 import { Scheduler, type RunOptions, type StartedTask } from './scheduler.ts'
-import { LUA_NULL, type JsFunction, type TaskHandle } from './values.ts'
+import { LUA_NULL, type JsFunction, type LuaArguments, type TaskHandle } from './values.ts'
 
 export interface RuntimeOptions {
   /** The application directory: `require` reads lib/ and routes/ under it. */
@@ -195,7 +195,7 @@ export class LuaRuntime {
    * Run a Lua function as a task; gives its id at once. Budgets the options leave out are the
    * runtime's; tag is attached to the task for options.onSettle.
    */
-  start (fnRef: number, args: unknown[], options?: RunOptions, tag?: unknown): StartedTask {
+  start (fnRef: number, args: unknown[] | LuaArguments, options?: RunOptions, tag?: unknown): StartedTask {
     const complete = options !== undefined && options.cpuTimeoutMs !== undefined && options.wallTimeoutMs !== undefined
     return this.scheduler.start(fnRef, args, complete ? options : {
       ...options,

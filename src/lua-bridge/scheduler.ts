@@ -3,7 +3,7 @@ import {
   LUA_ERRMEM, LUA_MASKCOUNT, LUA_OK, LUA_TLIGHTUSERDATA, LUA_YIELD
 } from './lua-api.ts'
 import { errorMessage, type LuaEngine } from './engine.ts'
-import type { CallContext, TaskHandle } from './values.ts'
+import { LuaArguments, type CallContext, type TaskHandle } from './values.ts'
 import { SlotTable } from './slots.ts'
 
 const PENDING_POINTER = 1
@@ -193,21 +193,27 @@ export class Scheduler {
    * Like run, but also gives the task's id (to kill it, or to wait for it from Lua), and the
    * outcome at once when the task ended without waiting (no promise is made then).
    */
-  start (fnRef: number, args: unknown[], options: RunOptions = {}, tag?: unknown): StartedTask {
+  start (fnRef: number, args: unknown[] | LuaArguments, options: RunOptions = {}, tag?: unknown): StartedTask {
     const engine = this.engine
     const thread = this.#acquire()
     // One reading of the clock serves the deadline and the first slice's start.
     const now = performance.now()
     const task = new Task(thread, options, tag, now)
     task.id = this.#tasks.add(task)
-    // Trailing undefined arguments arrive as nil anyway: they need not be pushed.
-    let nargs = args.length
-    while (nargs > 0 && args[nargs - 1] === undefined) nargs--
+    let nargs = 0
     try {
-      // An idle thread has LUA_MINSTACK free slots: the usual few arguments need no check.
-      if (nargs >= LUA_MINSTACK) engine.checkStack(thread.L, nargs + 1)
-      engine.pushRef(thread.L, fnRef)
-      for (let i = 0; i < nargs; i++) engine.push(thread.L, args[i])
+      if (args instanceof LuaArguments) {
+        engine.pushRef(thread.L, fnRef)
+        nargs = args.pushArgs(engine, thread.L)
+      } else {
+        // Trailing undefined arguments arrive as nil anyway: they need not be pushed.
+        nargs = args.length
+        while (nargs > 0 && args[nargs - 1] === undefined) nargs--
+        // An idle thread has LUA_MINSTACK free slots: the usual few arguments need no check.
+        if (nargs >= LUA_MINSTACK) engine.checkStack(thread.L, nargs + 1)
+        engine.pushRef(thread.L, fnRef)
+        for (let i = 0; i < nargs; i++) engine.push(thread.L, args[i])
+      }
     } catch (err) {
       engine.mod._lua_settop(thread.L, 0)
       this.#end(task, err as Error)

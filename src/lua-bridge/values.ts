@@ -23,6 +23,15 @@ export abstract class LuaPushable {
   abstract pushLua (engine: LuaEngine, L: number): void
 }
 
+/**
+ * A task's arguments that push themselves (a request's table, handler and body kind), in place of
+ * an array of values: pushArgs returns how many it pushed. A thread starts with LUA_MINSTACK free
+ * slots; more must be checked for.
+ */
+export abstract class LuaArguments {
+  abstract pushArgs (engine: LuaEngine, L: number): number
+}
+
 /** Several return values for Lua: `return multi(rows, count)`. */
 export class MultipleValues {
   readonly values: unknown[]

@@ -7,7 +7,7 @@ import { luaSource } from '../lua-bridge/modules.ts'
 import { LuaRuntimeError, TaskAbortedError, type RunOptions, type StartedTask } from '../lua-bridge/scheduler.ts'
 import type { LuaEngine } from '../lua-bridge/engine.ts'
 import { LUA_TNIL, LUA_TNUMBER, LUA_TSTRING, LUA_TTABLE, luaInteger } from '../lua-bridge/lua-api.ts'
-import { LuaFunctionRef, LuaPushable, multi } from '../lua-bridge/values.ts'
+import { LuaArguments, LuaFunctionRef, LuaPushable, multi } from '../lua-bridge/values.ts'
 import { indexOf, slice } from '../lua-bridge/strings.ts'
 import { EVLUA_ERR_ENGINE, EVLUA_ERR_LUA_RUNTIME, EVLUA_ERR_LUA_CPU_TIMEOUT, EVLUA_ERR_LUA_REQUEST_TIMEOUT } from '../errors.ts'
 import { Exchanges, applyHeaders } from './exchange.ts'
@@ -146,7 +146,6 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
 
   /** serve()'s arguments, filled for each request just before start() pushes them (at once). */
   const nextTable = new RequestTable(refs)
-  const serveArgs: unknown[] = [nextTable, undefined, undefined]
 
   function handler (routeId: number, catchAllParam?: string, coercedQuery = false): LuaRouteHandler {
     const routeReads = readsOf(routeId)
@@ -169,10 +168,10 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
       table.rawHeaders = routeReads.headerNames.length > 0 ? req.raw.rawHeaders : undefined
       table.path = routeReads.path ? pathOf(req.url) : undefined
       table.shape = shapes[shapeOf(table)]
-      serveArgs[1] = code > 0 ? handlerOf(routeId, code) : undefined
-      serveArgs[2] = luaBodyKind(req)
+      table.handler = code > 0 ? handlerOf(routeId, code) : undefined
+      table.kind = luaBodyKind(req)
       // The answer goes out from settled(), at once when the handler never waits: no promise.
-      runtime.start(refs.serve, serveArgs, taskOptions, id)
+      runtime.start(refs.serve, nextTable, taskOptions, id)
     } as LuaRouteHandler
   }
 
@@ -363,12 +362,13 @@ class RequestShape {
 const OPEN = luaInteger(0)
 
 /**
- * A request's table, pushed already filled: the values in its shape's key order, then one call
- * makes the table from the shape's template with them (evlua_table.c: the keys in place, no
- * insertion, no store from Lua). On wasmoon's build, which lacks that call, the table is made and
- * filled key by key. The headers_value view is linked to its request and set last.
+ * serve()'s arguments, pushed by start() straight onto the new task's thread: the request's table,
+ * pushed already filled (the values in its shape's key order, then one call makes the table from
+ * the shape's template with them: evlua_table.c, the keys in place, no insertion, no store from
+ * Lua; on wasmoon's build, which lacks that call, the table is made and filled key by key; the
+ * headers_value view is linked to its request and set last), the handler, the body kind.
  */
-class RequestTable extends LuaPushable {
+class RequestTable extends LuaArguments {
   readonly #refs: { requestMt: number, source: number, headersValue: number, valueViewMt: number }
   shape!: RequestShape
   id = 0
@@ -387,7 +387,21 @@ class RequestTable extends LuaPushable {
     this.#refs = refs
   }
 
-  pushLua (engine: LuaEngine, L: number): void {
+  /** serve()'s other arguments: the route's handler for the method, the body kind. */
+  handler: LuaFunctionRef | undefined
+  kind: string | undefined
+
+  /** serve()'s arguments: the request table, the handler, the body kind (when there is a body). */
+  pushArgs (engine: LuaEngine, L: number): number {
+    this.#pushTable(engine, L)
+    if (this.handler) engine.pushRef(L, this.handler.ref)
+    else engine.mod._lua_pushnil(L)
+    if (this.kind === undefined) return 2
+    engine.bytes.pushString(L, this.kind)
+    return 3
+  }
+
+  #pushTable (engine: LuaEngine, L: number): void {
     const mod = engine.mod
     const shape = this.shape
     const keys = shape.keys
