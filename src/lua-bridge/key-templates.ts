@@ -5,19 +5,18 @@ import { LUA_REGISTRYINDEX } from './lua-api.ts'
 const MAX_SHAPES = 4
 /** Longer key lists are pushed the generic way (a template is kept for as long as the engine). */
 const MAX_KEYS = 16
-/** evlua_newfrom fills short-string keys only (LUAI_MAXSHORTLEN bytes). */
-const MAX_KEY_BYTES = 40
 
 /**
  * A template for evlua_newfrom (src/lua-wasm/evlua_table.c), made on the engine's main state and
  * kept in its registry: its keys listed in order in its array part and in place in its hash part,
- * with the metatable at metatableRef (0: none) and, when extraKeyRef is given, that key in place
- * too (unlisted: filled from JS after, as the header views' private source key). Returns its ref.
+ * with the metatable at metatableRef (0: none) and, when extraKeyRef is given, the value at that
+ * registry ref as one more key, listed last (the header views' private source key). Returns its ref.
  */
 export function makeKeyTemplate (engine: LuaEngine, keys: readonly string[], metatableRef = 0, extraKeyRef = 0): number {
   const { mod, L } = engine
   engine.checkStack(L, 4)
-  mod._lua_createtable(L, keys.length, keys.length + (extraKeyRef ? 1 : 0))
+  const n = keys.length + (extraKeyRef ? 1 : 0)
+  mod._lua_createtable(L, n, n)
   for (let i = 0; i < keys.length; i++) {
     engine.bytes.pushString(L, keys[i])
     mod._lua_pushvalue(L, -1)
@@ -27,6 +26,8 @@ export function makeKeyTemplate (engine: LuaEngine, keys: readonly string[], met
   }
   if (extraKeyRef) {
     engine.pushRef(L, extraKeyRef)
+    mod._lua_pushvalue(L, -1)
+    mod._lua_rawseti(L, -3, BigInt(keys.length + 1))
     mod._lua_pushboolean(L, 1)
     mod._lua_rawset(L, -3)
   }
@@ -77,12 +78,9 @@ export class KeyShapes {
     }
     if (shapes.length === MAX_SHAPES) return undefined
     const keys = Object.keys(record)
-    if (keys.length > MAX_KEYS || keys.some(tooLong)) return undefined
+    if (keys.length > MAX_KEYS) return undefined
     const shape = new KeyShape(keys)
     shapes.push(shape)
     return shape
   }
 }
-
-/** A key evlua_newfrom could not fill (13 UTF-16 units are at most 39 bytes of UTF-8). */
-const tooLong = (k: string): boolean => k.length > 13 && Buffer.byteLength(k) > MAX_KEY_BYTES

@@ -25,12 +25,12 @@
 #include "lgc.h"
 #include "ldo.h"
 
-/* The node index of the template's i-th listed key (a short string), or -1. */
+/* The node index of the template's i-th listed key (a string or a table), or -1. */
 static int listed_node (Table *from, unsigned i) {
   TValue *key = &from->array[i];
   if (ttisinteger(key)) return (int)ivalue(key);
-  if (!ttisshrstring(key)) return -1;
-  const TValue *slot = luaH_getshortstr(from, tsvalue(key));
+  if (ttisnil(key)) return -1;
+  const TValue *slot = luaH_get(from, key);
   if (isabstkey(slot)) return -1;
   int at = (int)(cast(const Node *, slot) - from->node);
   setivalue(key, at);

@@ -29,7 +29,7 @@ export class RouteReads {
 
   /**
    * The address of a headers_value view's template on this engine (for evlua_newfrom): the names
-   * read so far in place and listed, the view's private source key in place, the view's metatable.
+   * read so far and the view's private source key, in place and listed; the view's metatable.
    */
   viewTemplate (engine: LuaEngine, refs: ViewRefs): number {
     const t = this.#viewTemplate
@@ -48,23 +48,25 @@ export class RouteReads {
 export interface ViewRefs { readonly valueViewMt: number, readonly source: number }
 
 /**
- * Push the headers_value view of a request with the entries of the names its route reads: a value
- * is the header's text, or false when it was sent more than once; an absent header is left empty
- * (the view asks JS when it is read, and gets nil). Made from the route's view template (the names
- * and the view's private source key in place, its metatable); on wasmoon's build, key by key.
+ * Push the headers_value view of the request at stack index source, with the entries of the names
+ * its route reads: a value is the header's text, or false when it was sent more than once; an
+ * absent header is left empty (the view asks JS when it is read, and gets nil). Made from the
+ * route's view template (the names and the view's private source key, its metatable); on
+ * wasmoon's build, key by key.
  */
-export function pushHeaderView (engine: LuaEngine, L: number, reads: RouteReads, rawHeaders: readonly string[], refs: ViewRefs): void {
+export function pushHeaderView (engine: LuaEngine, L: number, reads: RouteReads, rawHeaders: readonly string[], refs: ViewRefs, source: number): void {
   const { mod, bytes } = engine
   const names = reads.headerNames
   if (mod._evlua_newfrom) {
-    engine.checkStack(L, names.length + 1)
+    engine.checkStack(L, names.length + 2)
     for (let i = 0; i < names.length; i++) {
       const v = headerValue(rawHeaders, names[i])
       if (v === undefined) mod._lua_pushnil(L)
       else if (v === false) mod._lua_pushboolean(L, 0)
       else bytes.pushString(L, v)
     }
-    mod._evlua_newfrom(L, reads.viewTemplate(engine, refs), names.length)
+    mod._lua_pushvalue(L, source)
+    mod._evlua_newfrom(L, reads.viewTemplate(engine, refs), names.length + 1)
     return
   }
   engine.checkStack(L, 3)
@@ -77,6 +79,9 @@ export function pushHeaderView (engine: LuaEngine, L: number, reads: RouteReads,
     else bytes.pushString(L, v)
     mod._lua_rawset(L, -3)
   }
+  engine.pushRef(L, refs.source)
+  mod._lua_pushvalue(L, source)
+  mod._lua_rawset(L, -3)
   engine.pushRef(L, refs.valueViewMt)
   mod._lua_setmetatable(L, -2)
 }

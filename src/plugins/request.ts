@@ -444,12 +444,9 @@ class RequestTable extends LuaArguments {
       mod._lua_settop(L, base + 1)
     }
     if (this.rawHeaders) {
-      // request.headers_value = view, view[SOURCE] = request
+      // request.headers_value = view (whose source is the request)
       engine.pushRef(L, this.#refs.headersValue)
-      pushHeaderView(engine, L, this.reads, this.rawHeaders, this.#refs)
-      engine.pushRef(L, this.#refs.source)
-      mod._lua_pushvalue(L, base + 1)
-      mod._lua_rawset(L, -3)
+      pushHeaderView(engine, L, this.reads, this.rawHeaders, this.#refs, base + 1)
       mod._lua_rawset(L, base + 1)
     }
   }
@@ -465,16 +462,17 @@ function hasKeys (o: object): boolean {
 const HIGH_ESCAPE = /%[89a-f][0-9a-f]/i
 
 /**
- * The request's query as Fastify parsed it (name → string, or list of strings when repeated), or
- * false when Lua must decode it itself.
+ * The request's query as Fastify parsed it (name → string, or list of strings when repeated), an
+ * empty record when the URL has none, or false when Lua must decode it itself.
  */
-function parsedQuery (request: FastifyRequest, coerced: boolean): Record<string, string | string[]> | false {
+function queryRecord (request: FastifyRequest, coerced: boolean): Record<string, string | string[]> | false {
   const url = request.url
-  const query = slice(url, indexOf(url, '?') + 1)
-  if (indexOf(query, '%') >= 0 && HIGH_ESCAPE.test(query)) return false
+  const q = indexOf(url, '?') + 1
+  if (q === 0) return NO_QUERY
+  if (indexOf(url, '%', q) >= 0 && HIGH_ESCAPE.test(slice(url, q))) return false
   // A querystring schema makes Fastify coerce values (n=3 → 3): Lua sees the strings as sent.
   if (!coerced) return request.query as Record<string, string | string[]>
-  return parseQuery(query) as Record<string, string | string[]>
+  return parseQuery(slice(url, q)) as Record<string, string | string[]>
 }
 
 /**
@@ -497,11 +495,6 @@ const asIs = (v: string | string[]): string | string[] => v
 function queryValues (request: FastifyRequest, pick: (v: string | string[]) => string | string[], coerced: boolean, shapes: KeyShapes): RecordValues | false {
   const query = queryRecord(request, coerced)
   return query === false ? false : new RecordValues(query, pick, shapes)
-}
-
-/** The request's query as Fastify parsed it (an empty record when there is none), or false when Lua must decode it itself. */
-function queryRecord (request: FastifyRequest, coerced: boolean): Record<string, string | string[]> | false {
-  return indexOf(request.url, '?') < 0 ? NO_QUERY : parsedQuery(request, coerced)
 }
 
 const NO_QUERY: Record<string, string> = Object.freeze({})
