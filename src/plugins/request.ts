@@ -11,7 +11,7 @@ import { LuaArguments, LuaFunctionRef, LuaPushable, multi } from '../lua-bridge/
 import { indexOf, slice } from '../lua-bridge/strings.ts'
 import { EVLUA_ERR_ENGINE, EVLUA_ERR_LUA_RUNTIME, EVLUA_ERR_LUA_CPU_TIMEOUT, EVLUA_ERR_LUA_REQUEST_TIMEOUT } from '../errors.ts'
 import { Exchanges, applyHeaders } from './exchange.ts'
-import { RouteReads, headerValue, pushHeaderView, sameName } from './prefetch.ts'
+import { RouteReads, headerValue, pushHeaderView, sameName, type ViewRefs } from './prefetch.ts'
 import type { KeyShapes } from '../lua-bridge/key-templates.ts'
 import { JsonBodyError, encodeTableBody } from './json-body.ts'
 import formsPlugin, { bodyKind } from './forms.ts'
@@ -361,6 +361,13 @@ class RequestShape {
 
 const OPEN = luaInteger(0)
 
+/** Registry refs of request.lua's a request table is made with (on the current engine). */
+interface RequestTableRefs extends ViewRefs {
+  readonly requestMt: number
+  /** The key headers_value, as a Lua string. */
+  readonly headersValue: number
+}
+
 /**
  * serve()'s arguments, pushed by start() straight onto the new task's thread: the request's table,
  * pushed already filled (the values in its shape's key order, then one call makes the table from
@@ -369,7 +376,7 @@ const OPEN = luaInteger(0)
  * headers_value view is linked to its request and set last), the handler, the body kind.
  */
 class RequestTable extends LuaArguments {
-  readonly #refs: { requestMt: number, source: number, headersValue: number, valueViewMt: number }
+  readonly #refs: RequestTableRefs
   shape!: RequestShape
   id = 0
   /** A registry ref of the method's name, or the name itself. */
@@ -381,15 +388,14 @@ class RequestTable extends LuaArguments {
   getParams: Record<string, string | string[]> | undefined
   /** The request's raw headers, when the route's headers_value names come along. */
   rawHeaders: string[] | undefined
-
-  constructor (refs: { requestMt: number, source: number, headersValue: number, valueViewMt: number }) {
-    super()
-    this.#refs = refs
-  }
-
   /** serve()'s other arguments: the route's handler for the method, the body kind. */
   handler: LuaFunctionRef | undefined
   kind: string | undefined
+
+  constructor (refs: RequestTableRefs) {
+    super()
+    this.#refs = refs
+  }
 
   /** serve()'s arguments: the request table, the handler, the body kind (when there is a body). */
   pushArgs (engine: LuaEngine, L: number): number {
