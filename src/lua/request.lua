@@ -106,16 +106,6 @@ end
 -- Every request table has this metatable (its template's).
 local request_mt = { __index = request_index }
 
--- A template a request table is made from (request.ts keeps one per shape: the keys a request
--- table starts with): its keys in order in its array part, the order request.ts pushes their
--- values in, and in place in its hash part (copied, so that filling them inserts nothing: in our
--- Lua build, evlua_table.c).
-local function template(...)
-  local t = setmetatable({ ... }, request_mt)
-  for i = 1, select('#', ...) do rawset(t, (select(i, ...)), true) end
-  return t
-end
-
 local function check_open(req, what, level)
   if req._phase == FINISHED then error('cannot ' .. what .. ': the response is already finished', level) end
 end
@@ -400,7 +390,7 @@ end
 
 -- For request.ts, which makes the request tables (from templates) and the prefetched headers_value
 -- views, and starts each request's coroutine with serve.
-M.serve, M.template, M.request_mt, M.value_view_mt, M._source = serve, template, request_mt, view_metatables.value, SOURCE
+M.serve, M.request_mt, M.value_view_mt, M._source = serve, request_mt, view_metatables.value, SOURCE
 
 -- For the evpoco response object: the primitives without Moonbridge's automatic body processing.
 M.set_status, M.add_header, M.start, M.write, M.check_open = set_status, add_header, start, write, check_open

@@ -12,7 +12,7 @@ import { indexOf, slice } from '../lua-bridge/strings.ts'
 import { EVLUA_ERR_ENGINE, EVLUA_ERR_LUA_RUNTIME, EVLUA_ERR_LUA_CPU_TIMEOUT, EVLUA_ERR_LUA_REQUEST_TIMEOUT } from '../errors.ts'
 import { Exchanges, applyHeaders } from './exchange.ts'
 import { RouteReads, headerValue, pushHeaderView, sameName, type ViewRefs } from './prefetch.ts'
-import type { KeyShapes } from '../lua-bridge/key-templates.ts'
+import { makeKeyTemplate, type KeyShapes } from '../lua-bridge/key-templates.ts'
 import { JsonBodyError, encodeTableBody } from './json-body.ts'
 import formsPlugin, { bodyKind } from './forms.ts'
 
@@ -116,13 +116,10 @@ async function requestPlugin (fastify: FastifyInstance): Promise<void> {
     refs.valueViewMt = rt.field(mod, 'value_view_mt')
     refs.source = rt.field(mod, '_source')
     refs.headersValue = engine.nameRef('headers_value')
-    const template = rt.field(mod, 'template')
     for (const shape of shapes) {
-      shape.template = rt.callMain(template, shape.keys)
-      shape.address = engine.refPointer(shape.template)
+      shape.address = engine.refPointer(makeKeyTemplate(engine, shape.keys, refs.requestMt))
       shape.keyRefs = shape.keys.map((k) => engine.nameRef(k))
     }
-    engine.unref(template)
     const json = rt.callMain(rt.internal('require'), ['json'])
     refs.jsonEncode = rt.field(json, 'encode')
     engine.unref(json)
@@ -319,7 +316,7 @@ function setBody (engine: LuaEngine, L: number, idx: number, out: unknown[]): un
 }
 
 /**
- * The shapes a request table starts in (request.lua's templates): its keys, in the order their
+ * The shapes a request table starts in (a template each, with request_mt): its keys, in the order their
  * values are pushed. _id, method and _phase always; what else comes along makes the shape. Four
  * keys fit a small table (what a waiting request holds); more take the eight-key shape, whose
  * _kind is set by serve() when there is a body.
@@ -348,9 +345,7 @@ class RequestShape {
   readonly keys: string[]
   /** How many of the keys get their value pushed with the table (headers_value and _kind, last, are set after). */
   readonly filled: number
-  /** Registry refs, on the current engine: of the template table, and of each key. */
-  template = 0
-  /** The template's address, for evlua_newfrom. */
+  /** On the current engine: the template's address (for evlua_newfrom; key-templates.ts), each key's registry ref. */
   address = 0
   keyRefs: number[] = []
   constructor (keys: string[]) {
